@@ -299,14 +299,16 @@ void sd_reader_close(sd_reader *r); /* frees r */
 /* Writers.  write/commit/cancel on a writer that is closed, committed or
  * cancelled give a Driver error "already closed" / "already committed" /
  * "already cancelled"; close after commit or cancel is a no-op that succeeds,
- * close after close gives "already closed". */
+ * close after close gives "already closed".  A commit, close or cancel that
+ * fails leaves the writer open (drivers keep it usable: retry or cancel).
+ * Readers and writers must be freed before their driver. */
 sd_error *sd_writer_write(sd_writer *w, const void *data, size_t len);
 int64_t sd_writer_size(sd_writer *w);
 sd_writer_state sd_writer_get_state(const sd_writer *w);
 sd_error *sd_writer_close(sd_writer *w);
 sd_error *sd_writer_commit(sd_writer *w);
 sd_error *sd_writer_cancel(sd_writer *w);
-void sd_writer_free(sd_writer *w); /* an open writer is closed first, errors dropped */
+void sd_writer_free(sd_writer *w); /* an open writer is kept resumable, as by close */
 
 /* Streams src_path of src into dst_path of dst (a new writer, committed at
  * the end; cancelled on failure) with a fixed-size buffer.  *copied (may be
