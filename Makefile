@@ -1,0 +1,113 @@
+# storagedriver: C library, Lua module (Lua 5.4 and LuaJIT), specs, demo, bench.
+# `make` builds; `make test` installs what is missing, builds and runs every spec.
+
+PREFIX   ?= /usr/local
+CC       ?= cc
+BUILD    ?= build
+OPT      ?= -O2 -g
+SANFLAGS ?=
+CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror \
+                -Werror=implicit-function-declaration $(OPT) $(SANFLAGS)
+ALL_CFLAGS = $(CFLAGS_COMMON) $(CFLAGS)
+LDLIBS   = -lpthread
+LUA54_INC  := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+LUAJIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/include/luajit-2.1)
+
+RUNTIME_SRC = $(wildcard runtime/*.c)
+DRIVER_SRC  = $(wildcard drivers/*.c)
+CORE_SRC    = $(RUNTIME_SRC) $(DRIVER_SRC)
+CORE_OBJ    = $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRC))
+HEADERS     = $(wildcard runtime/*.h drivers/*.h lua/*.h)
+LUA_SRC     = $(wildcard lua/*.c)
+
+LIB_A   = $(BUILD)/libstoragedriver.a
+LIB_SO  = $(BUILD)/libstoragedriver.so
+PC      = $(BUILD)/storagedriver.pc
+MOD54   = $(BUILD)/lua54/storagedriver/core.so
+MODJIT  = $(BUILD)/luajit/storagedriver/core.so
+EXAMPLE = $(BUILD)/example
+
+.PHONY: all lua54 luajit test sanitize demo bench install clean deps rock install-rock
+all: $(LIB_A) $(LIB_SO) $(PC) $(MOD54) $(MODJIT) $(EXAMPLE)
+lua54: $(MOD54)
+luajit: $(MODJIT)
+
+$(BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB_A): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIB_SO): $(CORE_OBJ)
+	$(CC) -shared $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(PC): Makefile
+	@mkdir -p $(dir $@)
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: storagedriver\nDescription: storage drivers (registry model) in C\nVersion: 0.1.0\nLibs: -L$${libdir} -lstoragedriver\nLibs.private: $(LDLIBS)\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
+
+# The Lua modules link the core objects in; they do not link liblua (the host provides it).
+$(MOD54): $(LUA_SRC) $(CORE_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(ALL_CFLAGS) $(LUA54_INC) -o $@ $(LUA_SRC) $(CORE_OBJ) $(LDLIBS)
+
+$(MODJIT): $(LUA_SRC) $(CORE_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(ALL_CFLAGS) $(LUAJIT_INC) -o $@ $(LUA_SRC) $(CORE_OBJ) $(LDLIBS)
+
+$(EXAMPLE): examples/example.c $(LIB_A)
+	$(CC) $(ALL_CFLAGS) -Iruntime -o $@ $< $(LIB_A) $(LDLIBS)
+
+deps:
+	@sh spec/support/deps.sh
+
+test: deps all
+	@sh spec/run.sh
+
+sanitize: deps
+	@sh spec/sanitize.sh
+
+demo: deps $(MOD54)
+	@LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD)/lua54/?.so;;' lua5.4 examples/demo.lua
+
+$(BUILD)/bench/benchclock.so: bench/clock.c
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(ALL_CFLAGS) $(LUA54_INC) -o $@ $<
+
+$(BUILD)/bench/fsloop: bench/fsloop.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $<
+
+bench: deps $(MOD54) $(BUILD)/bench/benchclock.so $(BUILD)/bench/fsloop
+	@LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD)/lua54/?.so;$(BUILD)/bench/?.so;;' \
+	  lua5.4 bench/run.lua
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/share/lua/5.4/storagedriver $(DESTDIR)$(PREFIX)/lib/lua/5.4/storagedriver \
+	  $(DESTDIR)$(PREFIX)/share/lua/5.1/storagedriver $(DESTDIR)$(PREFIX)/lib/lua/5.1/storagedriver \
+	  $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(LIB_A) $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 runtime/storagedriver.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(PC) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 755 $(MOD54) $(DESTDIR)$(PREFIX)/lib/lua/5.4/storagedriver/
+	install -m 755 $(MODJIT) $(DESTDIR)$(PREFIX)/lib/lua/5.1/storagedriver/
+	for v in 5.4 5.1; do \
+	  (cd lua && find storagedriver -name '*.lua' -exec install -D -m 644 {} $(DESTDIR)$(PREFIX)/share/lua/$$v/{} \;); \
+	done
+
+# LuaRocks (build type make): one module for the Lua whose headers are in LUA_INCDIR.
+LUA_INCDIR ?= /usr/include/lua5.4
+ROCKMOD = $(BUILD)/rock/storagedriver/core.so
+rock: $(ROCKMOD)
+$(ROCKMOD): $(LUA_SRC) $(CORE_OBJ) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared $(ALL_CFLAGS) -I$(LUA_INCDIR) -o $@ $(LUA_SRC) $(CORE_OBJ) $(LDLIBS)
+install-rock: $(ROCKMOD)
+	install -d $(INST_LIBDIR)/storagedriver $(INST_LUADIR)/storagedriver
+	install -m 755 $(ROCKMOD) $(INST_LIBDIR)/storagedriver/
+	(cd lua && find storagedriver -name '*.lua' -exec install -D -m 644 {} $(INST_LUADIR)/{} \;)
+
+clean:
+	rm -rf $(BUILD) demo-data
