@@ -1,10 +1,14 @@
 /* The filesystem driver's writer.
  *
- * Bytes go to "<name>~partial" beside the target, never to the target itself:
- * commit renames the partial over it, so a reader sees the old content or the
- * whole new one.  close keeps the partial, and writer(append=true) continues
- * it; with no partial, append starts from a copy of the committed file (so a
- * committed file, even an empty one, can be appended to).
+ * Each writer writes to a file of its own beside the target (a temporary
+ * name, ".<name>~tmp.<hex>"), never to the target itself: commit renames it
+ * over the target, so a reader sees the old content or the whole new one, and
+ * two writers on one path never share a file (the last commit wins; a failed
+ * commit changes nothing).  close parks the file under "<name>~partial";
+ * writer(append=true) claims the parked file by renaming it to a name of its
+ * own and continues it; with none parked, append starts from a copy of the
+ * committed file (so a committed file, even an empty one, can be appended to).
+ * writer(append=false) discards a parked upload.
  *
  * Small writes gather in a userspace buffer (allocated on the first one);
  * large ones go straight to the kernel together with what is buffered, in one
@@ -25,13 +29,15 @@
 typedef struct fs_writer {
     sd_writer base;
     fs_driver *d;
-    int fd;            /* the partial, or -1 once closed */
+    int fd;            /* our file, or -1 once closed */
     bool committed;    /* renamed over the target: nothing left to do */
+    bool finished;     /* parked, cancelled or committed: nothing left to do */
     int64_t flushed;   /* bytes in the partial file */
     char *buf;         /* FS_WBUF_SIZE, or NULL */
     size_t buflen;
-    fs_path final;     /* OS paths */
-    fs_path partial;
+    fs_path final;     /* OS paths: the target, */
+    fs_path partial;   /* the parked upload, */
+    fs_path own;       /* and this writer's own file */
     char path[];       /* the stored path, for error texts */
 } fs_writer;
 
@@ -87,19 +93,31 @@ static sd_error *flush(fs_writer *w, const char *op)
     return NULL;
 }
 
+/* Flushes and closes our file and parks it as the partial.  On failure the
+ * writer stays whole: close can be retried, cancel or destroy clean up. */
+static sd_error *park(fs_writer *w)
+{
+    if (w->fd >= 0) {
+        sd_error *err = flush(w, "close");
+        if (err)
+            return err;
+        int r = close(w->fd);
+        w->fd = -1;
+        if (r != 0 && errno != EINTR)
+            return fs_err(errno, "close", w->path);
+    }
+    if (rename(w->own.s, w->partial.s) != 0)
+        return fs_err(errno, "close", w->path);
+    w->finished = true;
+    return NULL;
+}
+
 static sd_error *fs_w_close(sd_writer *sw)
 {
     fs_writer *w = (fs_writer *)sw;
-    if (w->fd < 0)
+    if (w->finished)
         return NULL;
-    sd_error *err = flush(w, "close");
-    if (err)
-        return err; /* still open: close can be retried, destroy cleans up */
-    int r = close(w->fd);
-    w->fd = -1;
-    if (r != 0 && errno != EINTR)
-        return fs_err(errno, "close", w->path);
-    return NULL;
+    return park(w);
 }
 
 static sd_error *fs_w_commit(sd_writer *sw)
@@ -113,10 +131,11 @@ static sd_error *fs_w_commit(sd_writer *sw)
     if (err)
         return err;
     /* The fd stays open until the rename succeeds: if it fails (the target
-     * is a directory, say) the writer is still whole and the partial kept. */
-    if (rename(w->partial.s, w->final.s) != 0)
+     * is a directory, say) the writer is still whole and its file kept. */
+    if (rename(w->own.s, w->final.s) != 0)
         return fs_err(errno, "commit", w->path);
     w->committed = true;
+    w->finished = true;
     close(w->fd); /* after fdatasync (or without sync) nothing is pending */
     w->fd = -1;
     free(w->buf);
@@ -135,19 +154,23 @@ static sd_error *fs_w_cancel(sd_writer *sw)
     }
     w->buflen = 0;
     if (w->committed)
-        return NULL; /* the partial became the file; nothing of ours is left */
-    if (unlink(w->partial.s) != 0 && errno != ENOENT)
+        return NULL; /* our file became the target; nothing of ours is left */
+    if (unlink(w->own.s) != 0 && errno != ENOENT)
         return fs_err(errno, "cancel", w->path);
+    w->finished = true;
     return NULL;
 }
 
 static void fs_w_destroy(sd_writer *sw)
 {
     fs_writer *w = (fs_writer *)sw;
-    if (w->fd >= 0) {
-        /* Abandoned: keep what was written resumable, as close would. */
-        sd_error_free(flush(w, "close"));
-        close(w->fd);
+    /* Abandoned (not committed, parked or cancelled): keep what was written
+     * resumable, as close would. */
+    if (!w->finished) {
+        sd_error *err = park(w);
+        if (err && w->fd >= 0)
+            close(w->fd);
+        sd_error_free(err);
     }
     free(w->buf);
     free(w);
@@ -162,39 +185,51 @@ static const sd_writer_ops fs_writer_ops = {
     .destroy = fs_w_destroy,
 };
 
-/* Opens the partial with flags, creating the directory when it is missing.
- * -1 with errno. */
-static int open_partial(fs_writer *w, int flags)
+/* Creates this writer's own file under a fresh name, creating the directory
+ * when it is missing.  -1 with errno. */
+static int create_own(fs_writer *w)
 {
-    for (int tries = 0;; tries++) {
-        int fd = open(w->partial.s, flags | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0666);
-        if (fd >= 0 || errno != ENOENT || !(flags & O_CREAT) || tries >= 3)
+    for (int tries = 0; tries < 16; tries++) {
+        if (fs_path_temp(w->d, &w->final, &w->own) != 0)
+            return -1;
+        int fd = open(w->own.s, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+        if (fd >= 0)
             return fd;
-        if (fs_mkdir_parent(&w->partial) != 0)
+        if (errno == EEXIST)
+            continue;
+        if (errno != ENOENT || tries >= 3 || fs_mkdir_parent(&w->own) != 0)
             return -1;
     }
+    errno = EEXIST;
+    return -1;
 }
 
-/* append=true: the partial as it is, else a copy of the committed file, else
- * empty.  Sets w->fd and w->flushed. */
+/* append=true: the parked upload (claimed by a rename, so that two writers
+ * cannot both continue it), else a copy of the committed file, else empty.
+ * Sets w->fd and w->flushed. */
 static sd_error *open_append(fs_writer *w)
 {
-    w->fd = open_partial(w, 0);
-    if (w->fd >= 0) {
-        off_t end = lseek(w->fd, 0, SEEK_END);
-        if (end < 0)
-            return fs_err(errno, "writer", w->path);
+    if (fs_path_temp(w->d, &w->final, &w->own) != 0)
+        return fs_err(errno, "writer", w->path);
+    if (rename(w->partial.s, w->own.s) == 0) {
+        w->fd = open(w->own.s, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        off_t end = w->fd >= 0 ? lseek(w->fd, 0, SEEK_END) : -1;
+        if (end < 0) {
+            sd_error *err = fs_err(errno, "writer", w->path);
+            rename(w->own.s, w->partial.s); /* put it back for a later try */
+            return err;
+        }
         w->flushed = (int64_t)end;
         return NULL;
     }
-    if (errno != ENOENT)
+    if (!fs_missing(errno))
         return fs_err(errno, "writer", w->path);
 
     int src = open(w->final.s, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (src < 0) {
         if (!fs_missing(errno))
             return fs_err(errno, "writer", w->path);
-        w->fd = open_partial(w, O_CREAT | O_TRUNC);
+        w->fd = create_own(w);
         return w->fd < 0 ? fs_err(errno, "writer", w->path) : NULL;
     }
     struct stat st;
@@ -203,7 +238,7 @@ static sd_error *open_append(fs_writer *w)
         err = fs_err(errno, "writer", w->path);
     } else if (S_ISDIR(st.st_mode)) {
         err = sd_err_driver("writer %s: is a directory", w->path);
-    } else if ((w->fd = open_partial(w, O_CREAT | O_TRUNC)) < 0) {
+    } else if ((w->fd = create_own(w)) < 0) {
         err = fs_err(errno, "writer", w->path);
     } else {
         int e = fs_copy_fd(src, w->fd, &w->flushed);
@@ -211,7 +246,7 @@ static sd_error *open_append(fs_writer *w)
             err = fs_err(e, "writer (copy of the committed file)", w->path);
             close(w->fd);
             w->fd = -1;
-            unlink(w->partial.s);
+            unlink(w->own.s);
         }
     }
     close(src);
@@ -230,6 +265,7 @@ sd_error *fs_open_writer(sd_driver *drv, const char *path, bool append, sd_write
     w->d = d;
     w->fd = -1;
     w->committed = false;
+    w->finished = false;
     w->flushed = 0;
     w->buf = NULL;
     w->buflen = 0;
@@ -245,8 +281,10 @@ sd_error *fs_open_writer(sd_driver *drv, const char *path, bool append, sd_write
     if (append) {
         err = open_append(w);
     } else {
-        w->fd = open_partial(w, O_CREAT | O_TRUNC);
-        if (w->fd < 0)
+        /* A new upload replaces a parked one. */
+        if (unlink(w->partial.s) != 0 && !fs_missing(errno))
+            err = fs_err(errno, "writer", path);
+        else if ((w->fd = create_own(w)) < 0)
             err = fs_err(errno, "writer", path);
     }
     sd_regulator_leave(&d->reg);
