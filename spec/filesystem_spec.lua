@@ -265,6 +265,11 @@ describe("filesystem streaming memory", function()
   ]]
 
   it("a 128 MiB writer, sd.copy and reader each stay far below the size", function()
+    if (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true) then
+      -- ASan keeps freed memory in quarantine: peak RSS says nothing there.
+      pending("memory is not measured under AddressSanitizer")
+      return
+    end
     local dir = t.tmpdir()
     local file = dir .. "/measure.lua"
     t.write_file(file, script)
