@@ -43,9 +43,25 @@ $(LIB_A): $(CORE_OBJ)
 $(LIB_SO): $(CORE_OBJ)
 	$(CC) -shared $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
+# The pkg-config file names PREFIX, so install writes it again for its own.
+define PC_TEXT
+prefix=$(1)
+libdir=$${prefix}/lib
+includedir=$${prefix}/include
+
+Name: storagedriver
+Description: storage drivers (registry model) in C
+Version: 0.1.0
+Libs: -L$${libdir} -lstoragedriver
+Libs.private: $(LDLIBS)
+Cflags: -I$${includedir}
+endef
+export PC_BUILD = $(call PC_TEXT,$(abspath $(BUILD))/stage)
+export PC_INSTALL = $(call PC_TEXT,$(PREFIX))
+
 $(PC): Makefile
 	@mkdir -p $(dir $@)
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: storagedriver\nDescription: storage drivers (registry model) in C\nVersion: 0.1.0\nLibs: -L$${libdir} -lstoragedriver\nLibs.private: $(LDLIBS)\nCflags: -I$${includedir}\n' '$(PREFIX)' > $@
+	printf '%s\n' "$$PC_BUILD" > $@
 
 # The Lua modules link the core objects in; they do not link liblua (the host provides it).
 $(MOD54): $(LUA_SRC) $(CORE_OBJ) $(HEADERS)
@@ -90,7 +106,7 @@ install: all
 	  $(DESTDIR)$(PREFIX)/bin
 	install -m 644 $(LIB_A) $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 runtime/storagedriver.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(PC) $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	printf '%s\n' "$$PC_INSTALL" > $(DESTDIR)$(PREFIX)/lib/pkgconfig/storagedriver.pc
 	install -m 755 $(MOD54) $(DESTDIR)$(PREFIX)/lib/lua/5.4/storagedriver/
 	install -m 755 $(MODJIT) $(DESTDIR)$(PREFIX)/lib/lua/5.1/storagedriver/
 	for v in 5.4 5.1; do \

@@ -50,3 +50,43 @@ describe("C API example program", function()
     assert.are.same({}, left)
   end)
 end)
+
+-- `make install PREFIX=DIR`: the LuaRocks tree layout, a pkg-config file that a
+-- C program builds against, and Lua modules that load from the installed tree.
+describe("make install", function()
+  local sanitized = (os.getenv("LD_PRELOAD") or ""):find("asan", 1, true)
+
+  it("installs a usable C library, header, pkg-config file and both Lua modules", function()
+    if sanitized then
+      pending("the sanitizer build is not installed")
+      return
+    end
+    local prefix = t.tmpdir()
+    local out, ok = t.sh("make -s install PREFIX=" .. t.shq(prefix) .. " 2>&1")
+    assert.is_true(ok, out)
+    for _, f in ipairs({ "include/storagedriver.h", "lib/libstoragedriver.a", "lib/libstoragedriver.so",
+                         "lib/pkgconfig/storagedriver.pc", "lib/lua/5.4/storagedriver/core.so",
+                         "lib/lua/5.1/storagedriver/core.so", "share/lua/5.4/storagedriver/init.lua",
+                         "share/lua/5.1/storagedriver/init.lua" }) do
+      assert.is_true(t.exists(prefix .. "/" .. f), f .. " was not installed")
+    end
+    -- A C program built with pkg-config against the installed library.
+    local pc = "PKG_CONFIG_PATH=" .. t.shq(prefix .. "/lib/pkgconfig")
+    out, ok = t.sh("cc examples/example.c $(" .. pc .. " pkg-config --cflags --libs storagedriver) -o "
+      .. t.shq(prefix .. "/example") .. " 2>&1 && LD_LIBRARY_PATH=" .. t.shq(prefix .. "/lib") .. " "
+      .. t.shq(prefix .. "/example"))
+    assert.is_true(ok, out)
+    assert.truthy(out:find("example: all operations ok", 1, true), out)
+    -- The Lua modules from the installed tree, under both VMs.
+    for _, v in ipairs({ { "lua5.4", "5.4" }, { "luajit", "5.1" } }) do
+      local env = "LUA_PATH=" .. t.shq(prefix .. "/share/lua/" .. v[2] .. "/?.lua;" .. prefix
+        .. "/share/lua/" .. v[2] .. "/?/init.lua") .. " LUA_CPATH=" .. t.shq(prefix .. "/lib/lua/" .. v[2] .. "/?.so")
+      out, ok = t.sh(env .. " " .. v[1] .. [[ -e 'local sd = require "storagedriver"
+        local d = assert(sd.create("inmemory")); assert(d:put_content("/x", "y"))
+        io.write(sd.version, " ", d:get_content("/x"))' 2>&1]])
+      assert.is_true(ok, v[1] .. ": " .. out)
+      assert.are.equal("0.1.0 y", out)
+    end
+    t.rmrf(prefix)
+  end)
+end)
