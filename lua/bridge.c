@@ -32,8 +32,9 @@ typedef struct bridge {
     sd_driver base; /* first: the C core sees an sd_driver */
     sd_driver_ops ops;
     char *name;
-    int ref;      /* the driver table */
+    int ref;      /* the driver table (a middleware's: its overriding methods) */
     lua_State *L; /* the current caller's state; see sdl_enter */
+    sdl_handle *inner; /* middleware only: the wrapped driver (a reference held) */
 } bridge;
 
 typedef struct br_reader {
@@ -79,20 +80,26 @@ static bool is_bridge(const sd_driver *d)
     return d && d->ops && d->ops->destroy == br_destroy;
 }
 
+/* A middleware's readers and writers may be its inner driver's, so entering
+ * a middleware enters the whole chain below it. */
 lua_State *sdl_enter(const sd_driver *d, lua_State *L)
 {
     if (!is_bridge(d))
         return NULL;
     bridge *b = (bridge *)(uintptr_t)d; /* ours: allocated mutable in sdl_bridge_create */
     lua_State *prev = b->L;
-    b->L = L;
+    for (bridge *x = b; x; x = x->inner && is_bridge(x->inner->d) ? (bridge *)x->inner->d : NULL)
+        x->L = L;
     return prev;
 }
 
 void sdl_leave(const sd_driver *d, lua_State *prev)
 {
-    if (is_bridge(d))
-        ((bridge *)(uintptr_t)d)->L = prev;
+    if (!is_bridge(d))
+        return;
+    for (bridge *x = (bridge *)(uintptr_t)d; x;
+         x = x->inner && is_bridge(x->inner->d) ? (bridge *)x->inner->d : NULL)
+        x->L = prev;
 }
 
 /* ------------------------------------------------------------ calling */
@@ -620,8 +627,11 @@ static sd_error *br_walk(sd_driver *d, const char *path, const char *start_after
 static void br_destroy(sd_driver *d)
 {
     bridge *b = (bridge *)d;
-    if (b->L)
+    if (b->L) {
         luaL_unref(b->L, LUA_REGISTRYINDEX, b->ref);
+        if (b->inner)
+            sdl_handle_release(b->L, b->inner);
+    }
     free(b->name);
     free(b);
 }
@@ -890,6 +900,116 @@ sd_error *sdl_bridge_create(lua_State *L, const char *name, int factory_idx, int
     b->base.name = nm;
     b->name = nm;
     b->ref = ref;
+    *out = &b->base;
+    return NULL;
+}
+
+/* ---------------------------------------------------------- middleware */
+
+/* The methods a middleware does not override reach the wrapped driver
+ * straight from C, through its public (validating) entry points: a
+ * pass-through costs one more C call, not a trip through Lua. */
+
+#define MW_INNER(d) (((bridge *)(d))->inner->d)
+
+static sd_error *mw_get_content(sd_driver *d, const char *path, sd_buf *out)
+{
+    return sd_get_content(MW_INNER(d), path, out);
+}
+
+static sd_error *mw_put_content(sd_driver *d, const char *path, const void *data, size_t len)
+{
+    return sd_put_content(MW_INNER(d), path, data, len);
+}
+
+static sd_error *mw_reader(sd_driver *d, const char *path, int64_t offset, sd_reader **out)
+{
+    return sd_reader_open(MW_INNER(d), path, offset, out);
+}
+
+static sd_error *mw_writer(sd_driver *d, const char *path, bool append, sd_writer **out)
+{
+    return sd_writer_open(MW_INNER(d), path, append, out);
+}
+
+static sd_error *mw_stat(sd_driver *d, const char *path, sd_fileinfo *out)
+{
+    return sd_stat(MW_INNER(d), path, out);
+}
+
+static sd_error *mw_list(sd_driver *d, const char *path, sd_strlist *out)
+{
+    return sd_list(MW_INNER(d), path, out);
+}
+
+static sd_error *mw_move(sd_driver *d, const char *src, const char *dst)
+{
+    return sd_move(MW_INNER(d), src, dst);
+}
+
+static sd_error *mw_remove(sd_driver *d, const char *path)
+{
+    return sd_delete(MW_INNER(d), path);
+}
+
+static sd_error *mw_redirect_url(sd_driver *d, const char *path, const sd_redirect_opts *opts,
+                                 char **url)
+{
+    return sd_redirect_url(MW_INNER(d), path, opts, url);
+}
+
+static sd_error *mw_walk(sd_driver *d, const char *path, const char *start_after, sd_walk_fn fn,
+                         void *ud)
+{
+    return sd_walk(MW_INNER(d), path, start_after, fn, ud);
+}
+
+/* The driver userdata at inner_idx (its handle is h) wrapped by the table of
+ * overriding methods at methods_idx.  Overridden methods are called on that
+ * table like a Lua driver's; derived ones follow what is overridden: with
+ * reader overridden, get_content reads through it; with list or stat
+ * overridden, walk is the generic one over them. */
+sd_error *sdl_middleware_create(lua_State *L, sdl_handle *h, int methods_idx, sd_driver **out)
+{
+    methods_idx = lua_absindex(L, methods_idx);
+    bool has[10];
+    static const char *const names[10] = {"get_content", "put_content", "reader", "writer",
+                                          "stat",        "list",        "move",   "delete",
+                                          "redirect_url", "walk"};
+    for (int i = 0; i < 10; i++)
+        has[i] = has_method(L, methods_idx, names[i]);
+    sd_driver_ops ops = br_ops_template;
+    ops.get_content = has[0] ? br_get_content : has[2] ? NULL : mw_get_content;
+    ops.put_content = has[1] ? br_put_content : has[3] ? NULL : mw_put_content;
+    ops.reader = has[2] ? br_reader_open : mw_reader;
+    ops.writer = has[3] ? br_writer_open : mw_writer;
+    ops.stat = has[4] ? br_stat : mw_stat;
+    ops.list = has[5] ? br_list : mw_list;
+    ops.move = has[6] ? br_move : mw_move;
+    ops.remove = has[7] ? br_remove : mw_remove;
+    ops.redirect_url = has[8] ? br_redirect_url : mw_redirect_url;
+    ops.walk = has[9] ? br_walk : (has[4] || has[5]) ? NULL : mw_walk;
+
+    lua_pushvalue(L, methods_idx);
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX); /* may raise: nothing held yet */
+    const char *name = sd_driver_name(h->d);
+    bridge *b = calloc(1, sizeof *b);
+    size_t nlen = strlen(name);
+    char *nm = malloc(nlen + 1);
+    if (!b || !nm) {
+        free(b);
+        free(nm);
+        luaL_unref(L, LUA_REGISTRYINDEX, ref);
+        return sd_err_driver("out of memory");
+    }
+    memcpy(nm, name, nlen + 1);
+    b->ref = ref;
+    b->ops = ops;
+    b->base.ops = &b->ops;
+    b->base.name = nm;
+    b->name = nm;
+    h->refs++;
+    b->inner = h;
     *out = &b->base;
     return NULL;
 }

@@ -680,6 +680,31 @@ static int l_drivers(lua_State *L)
     return 1;
 }
 
+/* core.wrap(driver, methods) --> driver: the middleware bridge (sd.wrap in
+ * init.lua checks the middleware and its options first). */
+static int l_wrap(lua_State *L)
+{
+    sdl_handle *h = check_driver(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    sdl_driver_ud *u = new_driver_ud(L); /* 3 */
+    sd_driver *d = NULL;
+    sd_error *e = sdl_middleware_create(L, h, 2, &d);
+    if (!e)
+        e = adopt(L, u, d);
+    if (e)
+        return sdl_fail(L, e);
+    lua_settop(L, 3);
+    return 1;
+}
+
+/* core.is_driver(v) --> boolean */
+static int l_is_driver(lua_State *L)
+{
+    lua_pushboolean(L, luaL_testudata(L, 1, SDL_DRIVER_MT) != NULL);
+    return 1;
+}
+
 /* sd.copy(src, src_path, dst, dst_path) --> true, nbytes | nil, err */
 static int l_copy(lua_State *L)
 {
@@ -732,6 +757,8 @@ int luaopen_storagedriver_core(lua_State *L)
         {"register", l_register},
         {"drivers", l_drivers},
         {"copy", l_copy},
+        {"wrap", l_wrap},
+        {"is_driver", l_is_driver},
         {"error", sdl_l_error},
         {"is_error", sdl_l_is_error},
         {NULL, NULL},

@@ -91,5 +91,9 @@ SDL_INTERNAL void sdl_leave(const sd_driver *d, lua_State *prev);
  * frame and may raise (a metamethod of the table): nothing leaks. */
 SDL_INTERNAL sd_error *sdl_bridge_create(lua_State *L, const char *name, int factory_idx,
                                          int params_idx, sd_driver **out);
+/* A middleware: the driver whose handle is h, behind the table of overriding
+ * methods at methods_idx (takes a reference on h).  May raise: nothing leaks. */
+SDL_INTERNAL sd_error *sdl_middleware_create(lua_State *L, sdl_handle *h, int methods_idx,
+                                             sd_driver **out);
 
 #endif
