@@ -12,6 +12,9 @@
 --               defaults below: atomic_writer=true|false, walk_order=depth|key,
 --               append_chunk=<bytes>
 --   SD_LARGE_SIZE  bytes of the #large stream test (default 5 GiB)
+--   SD_WRAP     middlewares to put in front of every driver of the run, in
+--               order (innermost first), comma-separated, each with empty
+--               options: e.g. SD_WRAP=metrics,log
 
 local sd = require "storagedriver"
 local t = require "sdtest"
@@ -96,6 +99,23 @@ else
     caps = caps_for("luamem"),
     create = function() return sd.create("luamem", {}) end,
   }
+end
+
+-- SD_WRAP: the same matrix behind a stack of middlewares.
+if getenv("SD_WRAP") then
+  for _, entry in ipairs(matrix) do
+    local create = entry.create
+    entry.label = entry.label .. " behind " .. getenv("SD_WRAP")
+    entry.create = function()
+      local d, err = create()
+      if not d then return nil, err end
+      for name in getenv("SD_WRAP"):gmatch("[^,%s]+") do
+        d, err = sd.wrap(d, name, {})
+        if not d then return nil, err end
+      end
+      return d
+    end
+  end
 end
 
 for _, entry in ipairs(matrix) do
