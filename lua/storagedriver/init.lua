@@ -22,13 +22,19 @@ local sd = {
 -- Drivers and middlewares shipped as Lua modules, registered by name here and
 -- loaded on first use (storagedriver.drivers.<name>, .middleware.<name>); each
 -- module returns its factory / init function.
-local SHIPPED_DRIVERS = {}
-local SHIPPED_MIDDLEWARES = {}
+local SHIPPED_DRIVERS = { "migrate" }
+local SHIPPED_MIDDLEWARES = { "alicdn", "cloudfront", "redirect", "rewrite", "readonly", "metrics", "log", "limit" }
 
+-- Once per Lua state: the factories live in the state's registry, and this
+-- module may be loaded again in the same state (busted's insulation).
+local known = {}
+for _, name in ipairs(core.drivers()) do known[name] = true end
 for _, name in ipairs(SHIPPED_DRIVERS) do
-  core.register(name, function(params)
-    return require("storagedriver.drivers." .. name)(params)
-  end)
+  if not known[name] then
+    core.register(name, function(params)
+      return require("storagedriver.drivers." .. name)(params)
+    end)
+  end
 end
 
 local middlewares = {}

@@ -99,6 +99,11 @@ else
     caps = caps_for("luamem"),
     create = function() return sd.create("luamem", {}) end,
   }
+  matrix[#matrix + 1] = {
+    label = "migrate (new=inmemory, old=luamem)",
+    caps = { atomic_writer = true },
+    create = function() return sd.create("migrate", { new = "inmemory", old = "luamem" }) end,
+  }
 end
 
 -- SD_WRAP: the same matrix behind a stack of middlewares.
