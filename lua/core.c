@@ -14,8 +14,10 @@
  */
 #include "sdlua.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SDL_BOX_MT "storagedriver.box"
 
@@ -732,6 +734,34 @@ static int l_copy(lua_State *L)
     return 2;
 }
 
+/* ---------------------------------------------------------------- time */
+
+/* core.now() --> seconds on the monotonic clock (for latencies: os.clock is
+ * CPU time, os.time whole seconds of the wall clock). */
+static int l_now(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    return 1;
+}
+
+/* core.sleep(seconds): blocks the calling OS thread (never use it on
+ * nginx's event loop; ngx.sleep is the non-blocking one there). */
+static int l_sleep(lua_State *L)
+{
+    lua_Number s = luaL_checknumber(L, 1);
+    luaL_argcheck(L, s >= 0 && s <= 1e9, 1, "seconds must be a number from 0 to 1e9");
+    struct timespec req;
+    req.tv_sec = (time_t)s;
+    req.tv_nsec = (long)((s - (lua_Number)req.tv_sec) * 1e9);
+    if (req.tv_nsec > 999999999L)
+        req.tv_nsec = 999999999L;
+    while (nanosleep(&req, &req) != 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
 /* --------------------------------------------------------------- open */
 
 __attribute__((visibility("default"))) int luaopen_storagedriver_core(lua_State *L);
@@ -761,6 +791,8 @@ int luaopen_storagedriver_core(lua_State *L)
         {"is_driver", l_is_driver},
         {"error", sdl_l_error},
         {"is_error", sdl_l_is_error},
+        {"now", l_now},
+        {"sleep", l_sleep},
         {NULL, NULL},
     };
 
@@ -794,5 +826,7 @@ int luaopen_storagedriver_core(lua_State *L)
     lua_setfield(L, -2, "STOP");
     lua_pushliteral(L, SD_VERSION);
     lua_setfield(L, -2, "version");
+    sdl_open_crypto(L);
+    lua_setfield(L, -2, "crypto");
     return 1;
 }

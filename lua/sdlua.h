@@ -79,6 +79,9 @@ SDL_INTERNAL int sdl_l_is_error(lua_State *L);
 SDL_INTERNAL sd_error *sdl_params_from_lua(lua_State *L, int idx, const char *driver,
                                           sd_params **out);
 
+/* crypto.c: pushes the table of OpenSSL-backed functions (core.crypto). */
+SDL_INTERNAL void sdl_open_crypto(lua_State *L);
+
 /* bridge.c */
 /* Makes the Lua state L the one a Lua driver calls into, and returns the
  * previous one for sdl_leave; no-op for C drivers.  Every call into the C

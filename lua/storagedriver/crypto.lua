@@ -1,0 +1,16 @@
+-- storagedriver.crypto: digests, HMAC, base64, random bytes and RSA
+-- signatures from OpenSSL (the C module lua/crypto.c), for Lua code that signs
+-- URLs.  Raw bytes in and out; crypto.hex(s) for lowercase hex.
+--
+--   md5(s), sha1(s), sha256(s), sha512(s), digest(alg, s)   raw digests
+--   hmac(alg, key, s)                   alg: md5 sha1 sha224 sha256 sha384 sha512
+--   hex(s)                              lowercase hex of the bytes
+--   base64_encode(s), base64_decode(s)  RFC 4648 (padded, no whitespace);
+--                                       decode gives nil, err on bad input
+--   random_bytes(n)                     n bytes from OpenSSL's CSPRNG
+--   sign(alg, pem, data)                RSA PKCS#1 v1.5 signature with an unencrypted
+--                                       PEM private key (PKCS#1 or PKCS#8);
+--                                       alg: sha1 sha224 sha256 sha384 sha512
+--                                       --> bytes | nil, err
+-- Misuse (wrong argument types, unknown algorithms) raises.
+return require("storagedriver.core").crypto
