@@ -478,12 +478,16 @@ static int p_redirect_url(lua_State *L)
     if (!br_method(L, c))
         return 0;
     lua_pushstring(L, c->path);
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 3);
     lua_pushstring(L, c->ropts->method ? c->ropts->method : "GET");
     lua_setfield(L, -2, "method");
     if (c->ropts->expiry > 0) {
         lua_pushinteger(L, (lua_Integer)c->ropts->expiry);
         lua_setfield(L, -2, "expiry");
+    }
+    if (c->ropts->client_ip) {
+        lua_pushstring(L, c->ropts->client_ip);
+        lua_setfield(L, -2, "client_ip");
     }
     if (!br_pcall(L, c, 3, 2))
         return 0;

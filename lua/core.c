@@ -360,12 +360,12 @@ static int d_delete(lua_State *L)
     return ok_or_fail(L, e);
 }
 
-/* d:redirect_url(path [, {method=, expiry=}]) --> url | nil, nil | nil, err */
+/* d:redirect_url(path [, {method=, expiry=, client_ip=}]) --> url | nil, nil | nil, err */
 static int d_redirect_url(lua_State *L)
 {
     sdl_handle *h = check_driver(L, 1);
     check_bytes(L, 2, NULL);
-    sd_redirect_opts opts = {"GET", 0};
+    sd_redirect_opts opts = {"GET", 0, NULL};
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
         int t = lua_getfield(L, 3, "method");
@@ -381,6 +381,11 @@ static int d_redirect_url(lua_State *L)
                 luaL_argerror(L, 3, "expiry must be a non-negative integer (seconds)");
             opts.expiry = (int64_t)x;
         }
+        t = lua_getfield(L, 3, "client_ip");
+        if (t == LUA_TSTRING)
+            opts.client_ip = lua_tostring(L, -1); /* stays on the stack */
+        else if (t != LUA_TNIL)
+            luaL_argerror(L, 3, "client_ip must be a string");
     }
     int nret;
     const char *path = path_arg(L, h, 2, &nret);

@@ -332,7 +332,7 @@ sd_error *sd_redirect_url(sd_driver *d, const char *path, const sd_redirect_opts
     sd_error *e = check_path(d, path, false);
     if (e || !d->ops->redirect_url)
         return e;
-    sd_redirect_opts def = {"GET", 0};
+    sd_redirect_opts def = {"GET", 0, NULL};
     if (!opts)
         opts = &def;
     char *u = NULL;

@@ -169,6 +169,8 @@ typedef struct sd_writer sd_writer;
 typedef struct sd_redirect_opts {
     const char *method;  /* "GET" (default when NULL), "HEAD", ... */
     int64_t expiry;      /* seconds the URL stays valid; 0: the driver's default */
+    const char *client_ip; /* the requesting client's address, NULL: unknown
+                            * (CDN middlewares choose by it) */
 } sd_redirect_opts;
 
 /* Walk callback: return SD_WALK_CONTINUE, SD_WALK_SKIP_DIR (do not enter this

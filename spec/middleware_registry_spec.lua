@@ -641,6 +641,17 @@ describe("cloudfront middleware", function()
       assert.are.equal("cloudfront", decide("52.94.1.2"))
     end)
 
+    it("d:redirect_url(path, {client_ip = ...}) reaches the filter through the C binding", function()
+      local d = assert(wrap("cloudfront", opts({ ipfilteredby = "aws", iprangesurl = file }), s3()))
+      local function via(ip)
+        local url = assert(d:redirect_url("/a/b", { client_ip = ip }))
+        return url:find("^https://bucket") and "s3" or "cloudfront"
+      end
+      assert.are.equal("s3", via("52.94.1.2"))
+      assert.are.equal("cloudfront", via("203.0.113.9"))
+      assert.has_error(function() d:redirect_url("/a/b", { client_ip = 5 }) end)
+    end)
+
     it("inside nginx, takes the address from X-Forwarded-For, X-Real-IP, then remote_addr", function()
       local saved = rawget(_G, "ngx")
       local ok, err = pcall(function()
