@@ -405,6 +405,14 @@ static int p_list(lua_State *L)
                                    luaL_typename(L, -1));
             return 0;
         }
+        /* A Lua driver must not hand callers a path they could not have
+         * written (a traversal, a NUL byte) to use in their next call. */
+        size_t len;
+        const char *name = lua_tolstring(L, -1, &len);
+        if (sd_path_check(name, len, false) != 0) {
+            c->err = sd_err_driver("list returned an invalid path: %s", name);
+            return 0;
+        }
         lua_pop(L, 1);
     }
     sd_strlist *out = c->out;
@@ -911,61 +919,77 @@ sd_error *sdl_bridge_create(lua_State *L, const char *name, int factory_idx, int
 /* ---------------------------------------------------------- middleware */
 
 /* The methods a middleware does not override reach the wrapped driver
- * straight from C, through its public (validating) entry points: a
- * pass-through costs one more C call, not a trip through Lua. */
+ * straight from C, through its own ops: the outer base layer has validated
+ * the arguments already and does the post-processing (names on errors, the
+ * stat path, the sorted list, reader and writer state), so a pass-through
+ * costs one indirect call.  Optional ops the inner driver lacks get the base
+ * layer's fallbacks through its public entry points. */
 
 #define MW_INNER(d) (((bridge *)(d))->inner->d)
 
 static sd_error *mw_get_content(sd_driver *d, const char *path, sd_buf *out)
 {
-    return sd_get_content(MW_INNER(d), path, out);
+    sd_driver *in = MW_INNER(d);
+    return in->ops->get_content ? in->ops->get_content(in, path, out)
+                                : sd_get_content(in, path, out);
 }
 
 static sd_error *mw_put_content(sd_driver *d, const char *path, const void *data, size_t len)
 {
-    return sd_put_content(MW_INNER(d), path, data, len);
+    sd_driver *in = MW_INNER(d);
+    return in->ops->put_content ? in->ops->put_content(in, path, data, len)
+                                : sd_put_content(in, path, data, len);
 }
 
 static sd_error *mw_reader(sd_driver *d, const char *path, int64_t offset, sd_reader **out)
 {
-    return sd_reader_open(MW_INNER(d), path, offset, out);
+    sd_driver *in = MW_INNER(d);
+    return in->ops->reader(in, path, offset, out);
 }
 
 static sd_error *mw_writer(sd_driver *d, const char *path, bool append, sd_writer **out)
 {
-    return sd_writer_open(MW_INNER(d), path, append, out);
+    sd_driver *in = MW_INNER(d);
+    return in->ops->writer(in, path, append, out);
 }
 
 static sd_error *mw_stat(sd_driver *d, const char *path, sd_fileinfo *out)
 {
-    return sd_stat(MW_INNER(d), path, out);
+    sd_driver *in = MW_INNER(d);
+    return in->ops->stat(in, path, out);
 }
 
 static sd_error *mw_list(sd_driver *d, const char *path, sd_strlist *out)
 {
-    return sd_list(MW_INNER(d), path, out);
+    sd_driver *in = MW_INNER(d);
+    return in->ops->list(in, path, out);
 }
 
 static sd_error *mw_move(sd_driver *d, const char *src, const char *dst)
 {
-    return sd_move(MW_INNER(d), src, dst);
+    sd_driver *in = MW_INNER(d);
+    return in->ops->move(in, src, dst);
 }
 
 static sd_error *mw_remove(sd_driver *d, const char *path)
 {
-    return sd_delete(MW_INNER(d), path);
+    sd_driver *in = MW_INNER(d);
+    return in->ops->remove(in, path);
 }
 
 static sd_error *mw_redirect_url(sd_driver *d, const char *path, const sd_redirect_opts *opts,
                                  char **url)
 {
-    return sd_redirect_url(MW_INNER(d), path, opts, url);
+    sd_driver *in = MW_INNER(d);
+    return in->ops->redirect_url ? in->ops->redirect_url(in, path, opts, url) : NULL;
 }
 
 static sd_error *mw_walk(sd_driver *d, const char *path, const char *start_after, sd_walk_fn fn,
                          void *ud)
 {
-    return sd_walk(MW_INNER(d), path, start_after, fn, ud);
+    sd_driver *in = MW_INNER(d);
+    return in->ops->walk ? in->ops->walk(in, path, start_after, fn, ud)
+                         : sd_walk_fallback(in, path, start_after, fn, ud);
 }
 
 /* The driver userdata at inner_idx (its handle is h) wrapped by the table of

@@ -57,6 +57,17 @@ local function middleware_error(name, err)
   return core.error("Driver", { driver = name, detail = tostring(err) })
 end
 
+local METHODS = {
+  get_content = true, put_content = true, reader = true, writer = true, stat = true,
+  list = true, move = true, delete = true, redirect_url = true, walk = true,
+}
+
+local function callable(v)
+  if type(v) == "function" then return true end
+  local mt = getmetatable(v)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
 sd.middleware = {}
 
 -- sd.middleware.register(name, fn): fn(inner_driver, options) --> table of
@@ -110,6 +121,16 @@ function sd.wrap(driver, name, options)
   if type(methods) ~= "table" then
     return nil, core.error("Driver", { driver = name,
       detail = "the middleware returned a " .. type(methods) .. ", expected a table of methods" })
+  end
+  -- A non-callable method would otherwise be passed over in silence, and the
+  -- inner driver's used instead.  (Other fields are the middleware's own:
+  -- an object may keep its state beside its methods.)
+  for k in pairs(METHODS) do
+    local v = methods[k]
+    if v ~= nil and not callable(v) then
+      return nil, core.error("Driver", { driver = name,
+        detail = "the middleware's " .. k .. " is a " .. type(v) .. ", expected a function" })
+    end
   end
   return core.wrap(driver, methods)
 end
