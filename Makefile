@@ -81,7 +81,7 @@ deps:
 test: deps all
 	@sh spec/run.sh
 
-sanitize: deps
+sanitize: deps $(MODJIT)
 	@sh spec/sanitize.sh
 
 demo: deps $(MOD54)
@@ -95,9 +95,11 @@ $(BUILD)/bench/fsloop: bench/fsloop.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $<
 
-bench: deps $(MOD54) $(BUILD)/bench/benchclock.so $(BUILD)/bench/fsloop
+bench: deps all $(BUILD)/bench/benchclock.so $(BUILD)/bench/fsloop
 	@LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD)/lua54/?.so;$(BUILD)/bench/?.so;;' \
 	  lua5.4 bench/run.lua
+	@LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD)/lua54/?.so;;' lua5.4 bench/middleware.lua
+	@LUA_PATH='lua/?.lua;lua/?/init.lua;spec/support/?.lua;;' lua5.4 bench/nginx.lua
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
