@@ -35,6 +35,8 @@ typedef struct bridge {
     int ref;      /* the driver table (a middleware's: its overriding methods) */
     lua_State *L; /* the current caller's state; see sdl_enter */
     sdl_handle *inner; /* middleware only: the wrapped driver (a reference held) */
+    sdl_observer *obs; /* middleware only: counters of its pass-through calls, or NULL */
+    int obs_ref;
 } bridge;
 
 typedef struct br_reader {
@@ -641,6 +643,10 @@ static void br_destroy(sd_driver *d)
     bridge *b = (bridge *)d;
     if (b->L) {
         luaL_unref(b->L, LUA_REGISTRYINDEX, b->ref);
+        if (b->obs) {
+            sdl_obs_detach(b->obs);
+            luaL_unref(b->L, LUA_REGISTRYINDEX, b->obs_ref);
+        }
         if (b->inner)
             sdl_handle_release(b->L, b->inner);
     }
@@ -926,70 +932,245 @@ sd_error *sdl_bridge_create(lua_State *L, const char *name, int factory_idx, int
  * layer's fallbacks through its public entry points. */
 
 #define MW_INNER(d) (((bridge *)(d))->inner->d)
+#define MW_OBS(d) (((bridge *)(d))->obs)
 
-static sd_error *mw_get_content(sd_driver *d, const char *path, sd_buf *out)
+/* Times a pass-through call when the middleware observes (metrics). */
+#define MW_OBSERVED(d, op, call)                                                              \
+    do {                                                                                      \
+        sdl_observer *o_ = MW_OBS(d);                                                         \
+        if (!o_)                                                                              \
+            return (call);                                                                    \
+        double t0_ = sdl_obs_now();                                                           \
+        sd_error *e_ = (call);                                                                \
+        sdl_obs_record(o_, (op), t0_, e_);                                                    \
+        return e_;                                                                            \
+    } while (0)
+
+static sd_error *mw_get_content_raw(sd_driver *in, const char *path, sd_buf *out)
 {
-    sd_driver *in = MW_INNER(d);
     return in->ops->get_content ? in->ops->get_content(in, path, out)
                                 : sd_get_content(in, path, out);
 }
 
-static sd_error *mw_put_content(sd_driver *d, const char *path, const void *data, size_t len)
+static sd_error *mw_get_content(sd_driver *d, const char *path, sd_buf *out)
 {
-    sd_driver *in = MW_INNER(d);
+    sdl_observer *o = MW_OBS(d);
+    if (!o)
+        return mw_get_content_raw(MW_INNER(d), path, out);
+    double t0 = sdl_obs_now();
+    sd_error *e = mw_get_content_raw(MW_INNER(d), path, out);
+    sdl_obs_record(o, SDL_OBS_GET_CONTENT, t0, e);
+    if (!e && sdl_obs_streams(o))
+        sdl_obs_bytes(o, false, out->len);
+    return e;
+}
+
+static sd_error *mw_put_content_raw(sd_driver *in, const char *path, const void *data, size_t len)
+{
     return in->ops->put_content ? in->ops->put_content(in, path, data, len)
                                 : sd_put_content(in, path, data, len);
 }
 
+static sd_error *mw_put_content(sd_driver *d, const char *path, const void *data, size_t len)
+{
+    sdl_observer *o = MW_OBS(d);
+    if (!o)
+        return mw_put_content_raw(MW_INNER(d), path, data, len);
+    double t0 = sdl_obs_now();
+    sd_error *e = mw_put_content_raw(MW_INNER(d), path, data, len);
+    sdl_obs_record(o, SDL_OBS_PUT_CONTENT, t0, e);
+    if (!e && sdl_obs_streams(o))
+        sdl_obs_bytes(o, true, len);
+    return e;
+}
+
+/* Readers and writers of an observing middleware: the inner driver's, with
+ * their bytes counted (and commit/cancel timed). */
+typedef struct obs_reader {
+    sd_reader base;
+    sd_reader *in;
+    sdl_observer *obs; /* alive while the middleware is: the reader holds it */
+} obs_reader;
+
+static sd_error *obs_read(sd_reader *r, void *buf, size_t cap, size_t *n)
+{
+    obs_reader *x = (obs_reader *)r;
+    sd_error *e = x->in->ops->read(x->in, buf, cap, n);
+    if (!e)
+        sdl_obs_bytes(x->obs, false, *n);
+    return e;
+}
+
+static void obs_read_close(sd_reader *r)
+{
+    obs_reader *x = (obs_reader *)r;
+    x->in->ops->close(x->in);
+    free(x);
+}
+
+static const sd_reader_ops obs_reader_ops = {.read = obs_read, .close = obs_read_close};
+
+typedef struct obs_writer {
+    sd_writer base;
+    sd_writer *in;
+    sdl_observer *obs;
+} obs_writer;
+
+static sd_error *obs_write(sd_writer *w, const void *data, size_t len)
+{
+    obs_writer *x = (obs_writer *)w;
+    sd_error *e = x->in->ops->write(x->in, data, len);
+    if (!e)
+        sdl_obs_bytes(x->obs, true, len);
+    return e;
+}
+
+static int64_t obs_size(sd_writer *w)
+{
+    obs_writer *x = (obs_writer *)w;
+    return x->in->ops->size(x->in);
+}
+
+/* The inner writer's state follows ours: its destroy may look at it. */
+static sd_error *obs_finish(obs_writer *x, sd_error *(*op)(sd_writer *), int obs_op,
+                            sd_writer_state state)
+{
+    double t0 = sdl_obs_now();
+    sd_error *e = op(x->in);
+    if (obs_op >= 0)
+        sdl_obs_record(x->obs, obs_op, t0, e);
+    if (!e)
+        x->in->state = state;
+    return e;
+}
+
+static sd_error *obs_close(sd_writer *w)
+{
+    obs_writer *x = (obs_writer *)w;
+    return obs_finish(x, x->in->ops->close, -1, SD_WRITER_CLOSED);
+}
+
+static sd_error *obs_commit(sd_writer *w)
+{
+    obs_writer *x = (obs_writer *)w;
+    return obs_finish(x, x->in->ops->commit, SDL_OBS_COMMIT, SD_WRITER_COMMITTED);
+}
+
+static sd_error *obs_cancel(sd_writer *w)
+{
+    obs_writer *x = (obs_writer *)w;
+    return obs_finish(x, x->in->ops->cancel, SDL_OBS_CANCEL, SD_WRITER_CANCELLED);
+}
+
+static void obs_wdestroy(sd_writer *w)
+{
+    obs_writer *x = (obs_writer *)w;
+    x->in->ops->destroy(x->in);
+    free(x);
+}
+
+static const sd_writer_ops obs_writer_ops = {
+    .write = obs_write,
+    .size = obs_size,
+    .close = obs_close,
+    .commit = obs_commit,
+    .cancel = obs_cancel,
+    .destroy = obs_wdestroy,
+};
+
 static sd_error *mw_reader(sd_driver *d, const char *path, int64_t offset, sd_reader **out)
 {
     sd_driver *in = MW_INNER(d);
-    return in->ops->reader(in, path, offset, out);
+    sdl_observer *o = MW_OBS(d);
+    if (!o)
+        return in->ops->reader(in, path, offset, out);
+    obs_reader *x = NULL;
+    if (sdl_obs_streams(o) && !(x = malloc(sizeof *x)))
+        return sd_err_driver("out of memory");
+    double t0 = sdl_obs_now();
+    sd_reader *r = NULL;
+    sd_error *e = in->ops->reader(in, path, offset, &r);
+    sdl_obs_record(o, SDL_OBS_READER, t0, e);
+    if (e || !x) {
+        free(x);
+        if (!e)
+            *out = r;
+        return e;
+    }
+    memset(x, 0, sizeof *x);
+    x->base.ops = &obs_reader_ops;
+    x->in = r;
+    x->obs = o;
+    *out = &x->base;
+    return NULL;
 }
 
 static sd_error *mw_writer(sd_driver *d, const char *path, bool append, sd_writer **out)
 {
     sd_driver *in = MW_INNER(d);
-    return in->ops->writer(in, path, append, out);
+    sdl_observer *o = MW_OBS(d);
+    if (!o)
+        return in->ops->writer(in, path, append, out);
+    obs_writer *x = NULL;
+    if (sdl_obs_streams(o) && !(x = malloc(sizeof *x)))
+        return sd_err_driver("out of memory");
+    double t0 = sdl_obs_now();
+    sd_writer *w = NULL;
+    sd_error *e = in->ops->writer(in, path, append, &w);
+    sdl_obs_record(o, SDL_OBS_WRITER, t0, e);
+    if (e || !x) {
+        free(x);
+        if (!e)
+            *out = w;
+        return e;
+    }
+    memset(x, 0, sizeof *x);
+    x->base.ops = &obs_writer_ops;
+    x->in = w;
+    x->obs = o;
+    *out = &x->base;
+    return NULL;
 }
 
 static sd_error *mw_stat(sd_driver *d, const char *path, sd_fileinfo *out)
 {
     sd_driver *in = MW_INNER(d);
-    return in->ops->stat(in, path, out);
+    MW_OBSERVED(d, SDL_OBS_STAT, in->ops->stat(in, path, out));
 }
 
 static sd_error *mw_list(sd_driver *d, const char *path, sd_strlist *out)
 {
     sd_driver *in = MW_INNER(d);
-    return in->ops->list(in, path, out);
+    MW_OBSERVED(d, SDL_OBS_LIST, in->ops->list(in, path, out));
 }
 
 static sd_error *mw_move(sd_driver *d, const char *src, const char *dst)
 {
     sd_driver *in = MW_INNER(d);
-    return in->ops->move(in, src, dst);
+    MW_OBSERVED(d, SDL_OBS_MOVE, in->ops->move(in, src, dst));
 }
 
 static sd_error *mw_remove(sd_driver *d, const char *path)
 {
     sd_driver *in = MW_INNER(d);
-    return in->ops->remove(in, path);
+    MW_OBSERVED(d, SDL_OBS_DELETE, in->ops->remove(in, path));
 }
 
 static sd_error *mw_redirect_url(sd_driver *d, const char *path, const sd_redirect_opts *opts,
                                  char **url)
 {
     sd_driver *in = MW_INNER(d);
-    return in->ops->redirect_url ? in->ops->redirect_url(in, path, opts, url) : NULL;
+    MW_OBSERVED(d, SDL_OBS_REDIRECT_URL,
+                in->ops->redirect_url ? in->ops->redirect_url(in, path, opts, url) : NULL);
 }
 
 static sd_error *mw_walk(sd_driver *d, const char *path, const char *start_after, sd_walk_fn fn,
                          void *ud)
 {
     sd_driver *in = MW_INNER(d);
-    return in->ops->walk ? in->ops->walk(in, path, start_after, fn, ud)
-                         : sd_walk_fallback(in, path, start_after, fn, ud);
+    MW_OBSERVED(d, SDL_OBS_WALK,
+                in->ops->walk ? in->ops->walk(in, path, start_after, fn, ud)
+                              : sd_walk_fallback(in, path, start_after, fn, ud));
 }
 
 /* The driver userdata at inner_idx (its handle is h) wrapped by the table of
@@ -1018,8 +1199,14 @@ sd_error *sdl_middleware_create(lua_State *L, sdl_handle *h, int methods_idx, sd
     ops.redirect_url = has[8] ? br_redirect_url : mw_redirect_url;
     ops.walk = has[9] ? br_walk : (has[4] || has[5]) ? NULL : mw_walk;
 
+    /* A measuring middleware: { _observe = core.observer(...) } */
+    lua_getfield(L, methods_idx, "_observe");
+    sdl_observer *obs = sdl_obs_test(L, -1);
+    int obs_ref = obs ? luaL_ref(L, LUA_REGISTRYINDEX) : LUA_NOREF;
+    if (!obs)
+        lua_pop(L, 1);
     lua_pushvalue(L, methods_idx);
-    int ref = luaL_ref(L, LUA_REGISTRYINDEX); /* may raise: nothing held yet */
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX); /* may raise: only obs_ref held (leaks a ref at worst) */
     const char *name = sd_driver_name(h->d);
     bridge *b = calloc(1, sizeof *b);
     size_t nlen = strlen(name);
@@ -1028,10 +1215,13 @@ sd_error *sdl_middleware_create(lua_State *L, sdl_handle *h, int methods_idx, sd
         free(b);
         free(nm);
         luaL_unref(L, LUA_REGISTRYINDEX, ref);
+        luaL_unref(L, LUA_REGISTRYINDEX, obs_ref);
         return sd_err_driver("out of memory");
     }
     memcpy(nm, name, nlen + 1);
     b->ref = ref;
+    b->obs = obs;
+    b->obs_ref = obs_ref;
     b->ops = ops;
     b->base.ops = &b->ops;
     b->base.name = nm;

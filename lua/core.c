@@ -833,5 +833,8 @@ int luaopen_storagedriver_core(lua_State *L)
     lua_setfield(L, -2, "version");
     sdl_open_crypto(L);
     lua_setfield(L, -2, "crypto");
+    sdl_open_observer(L);
+    sdl_push_observer_ctor(L);
+    lua_setfield(L, -2, "observer");
     return 1;
 }

@@ -99,4 +99,21 @@ SDL_INTERNAL sd_error *sdl_bridge_create(lua_State *L, const char *name, int fac
 SDL_INTERNAL sd_error *sdl_middleware_create(lua_State *L, sdl_handle *h, int methods_idx,
                                              sd_driver **out);
 
+/* observe.c: C-side counters for measuring middlewares (see observe.c). */
+enum {
+    SDL_OBS_GET_CONTENT, SDL_OBS_PUT_CONTENT, SDL_OBS_READER, SDL_OBS_WRITER, SDL_OBS_STAT,
+    SDL_OBS_LIST, SDL_OBS_MOVE, SDL_OBS_DELETE, SDL_OBS_WALK, SDL_OBS_REDIRECT_URL,
+    SDL_OBS_COMMIT, SDL_OBS_CANCEL, SDL_OBS_NOPS
+};
+typedef struct sdl_observer sdl_observer;
+SDL_INTERNAL void sdl_open_observer(lua_State *L);
+SDL_INTERNAL void sdl_push_observer_ctor(lua_State *L);
+SDL_INTERNAL sdl_observer *sdl_obs_test(lua_State *L, int idx);
+SDL_INTERNAL double sdl_obs_now(void);
+/* Records operation op that started at t0 (sdl_obs_now) and ended with e. */
+SDL_INTERNAL void sdl_obs_record(sdl_observer *o, int op, double t0, const sd_error *e);
+SDL_INTERNAL void sdl_obs_bytes(sdl_observer *o, bool written, uint64_t n);
+SDL_INTERNAL bool sdl_obs_streams(const sdl_observer *o);
+SDL_INTERNAL void sdl_obs_detach(sdl_observer *o);
+
 #endif
