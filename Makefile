@@ -13,11 +13,11 @@ LDLIBS   = -lpthread -lcrypto
 LUA54_INC  := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUAJIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/include/luajit-2.1)
 
-RUNTIME_SRC = $(wildcard runtime/*.c)
+RUNTIME_SRC = $(wildcard runtime/*.c runtime/sign/*.c)
 DRIVER_SRC  = $(wildcard drivers/*.c)
 CORE_SRC    = $(RUNTIME_SRC) $(DRIVER_SRC)
 CORE_OBJ    = $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRC))
-HEADERS     = $(wildcard runtime/*.h drivers/*.h lua/*.h)
+HEADERS     = $(wildcard runtime/*.h runtime/sign/*.h drivers/*.h lua/*.h)
 LUA_SRC     = $(wildcard lua/*.c)
 
 LIB_A   = $(BUILD)/libstoragedriver.a
@@ -28,7 +28,7 @@ MODJIT  = $(BUILD)/luajit/storagedriver/core.so
 EXAMPLE = $(BUILD)/example
 
 .PHONY: all lua54 luajit test sanitize demo bench install clean deps rock install-rock
-all: $(LIB_A) $(LIB_SO) $(PC) $(MOD54) $(MODJIT) $(EXAMPLE)
+all: $(LIB_A) $(LIB_SO) $(PC) $(MOD54) $(MODJIT) $(EXAMPLE) $(BUILD)/sigv4_vectors
 lua54: $(MOD54)
 luajit: $(MODJIT)
 
@@ -74,6 +74,10 @@ $(MODJIT): $(LUA_SRC) $(CORE_OBJ) $(HEADERS)
 
 $(EXAMPLE): examples/example.c $(LIB_A)
 	$(CC) $(ALL_CFLAGS) -Iruntime -o $@ $< $(LIB_A) $(LDLIBS)
+
+# The AWS SigV4 vector checker (spec/sigv4_spec.lua); only it links libjansson.
+$(BUILD)/sigv4_vectors: tests/sigv4_vectors.c runtime/sign/sigv4.h $(LIB_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS) -ljansson
 
 deps:
 	@sh spec/support/deps.sh
