@@ -9,15 +9,15 @@ SANFLAGS ?=
 CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror \
                 -Werror=implicit-function-declaration $(OPT) $(SANFLAGS)
 ALL_CFLAGS = $(CFLAGS_COMMON) $(CFLAGS)
-LDLIBS   = -lpthread -lcrypto
+LDLIBS   = -lpthread -lcrypto -lcurl
 LUA54_INC  := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUAJIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/include/luajit-2.1)
 
-RUNTIME_SRC = $(wildcard runtime/*.c runtime/sign/*.c)
+RUNTIME_SRC = $(wildcard runtime/*.c runtime/sign/*.c runtime/http/*.c)
 DRIVER_SRC  = $(wildcard drivers/*.c)
 CORE_SRC    = $(RUNTIME_SRC) $(DRIVER_SRC)
 CORE_OBJ    = $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRC))
-HEADERS     = $(wildcard runtime/*.h runtime/sign/*.h drivers/*.h lua/*.h)
+HEADERS     = $(wildcard runtime/*.h runtime/sign/*.h runtime/http/*.h drivers/*.h lua/*.h)
 LUA_SRC     = $(wildcard lua/*.c)
 
 LIB_A   = $(BUILD)/libstoragedriver.a

@@ -3,7 +3,7 @@
 # Quiet when everything is present.  As root: one apt-get update, then
 # apt-get install -y of the missing ones.  Otherwise: says what to install
 # and exits 1.
-PKGS="gcc make pkg-config openssl lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev lua-busted lua-cjson libcurl4-openssl-dev libssl-dev libexpat1-dev libjansson-dev nginx libnginx-mod-http-lua wrk curl"
+PKGS="gcc make pkg-config openssl lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev lua-busted lua-cjson libcurl4-openssl-dev libssl-dev libexpat1-dev libjansson-dev nginx libnginx-mod-http-lua wrk curl python3"
 
 missing=""
 for p in $PKGS; do

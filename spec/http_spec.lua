@@ -1,0 +1,76 @@
+-- runtime/http (libcurl client) against a tiny misbehaving local server
+-- (spec/support/httpd.py).  The checking is done by the C program
+-- tests/http_test.c, compiled here against the build's libstoragedriver.a;
+-- this spec starts the server, runs the program, and always stops the server.
+
+local function dirname(p) return p:match("^(.*)/[^/]*$") or "." end
+
+local here = debug.getinfo(1, "S").source:match("^@(.*)$") or "spec/http_spec.lua"
+local root = dirname(dirname(here))
+if root == "" then root = "." end
+
+local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1; echo \"exit:$?\""))
+  local out = p:read("*a")
+  p:close()
+  local status = tonumber(out:match("exit:(%d+)%s*$"))
+  return out:gsub("exit:%d+%s*$", ""), status
+end
+
+local build = os.getenv("SD_BUILD") or "build"
+local sanitized = build == "build-san"
+
+describe("runtime/http", function()
+  local tmp, pid, port
+
+  setup(function()
+    local out = sh("mktemp -d \"${TMPDIR:-/tmp}/sdhttp.XXXXXX\"")
+    tmp = out:match("^%s*(.-)%s*$")
+    -- The server is plain Python: keep the sanitizer preload away from it.
+    local cmd = "env -u LD_PRELOAD /usr/bin/python3 " .. q(root .. "/spec/support/httpd.py") ..
+                " > " .. q(tmp .. "/port") .. " 2> " .. q(tmp .. "/httpd.err") ..
+                " & echo $!"
+    local p = assert(io.popen(cmd))
+    pid = tonumber(p:read("*l"))
+    p:close()
+    for _ = 1, 100 do
+      local f = io.open(tmp .. "/port")
+      local s = f and f:read("*l")
+      if f then f:close() end
+      if s and s:match("^%d+$") then port = s break end
+      sh("sleep 0.05")
+    end
+  end)
+
+  teardown(function()
+    if pid then sh("kill " .. pid .. "; wait " .. pid .. " 2>/dev/null") end
+    if tmp then sh("rm -rf " .. q(tmp)) end
+  end)
+
+  it("passes every scenario of tests/http_test.c", function()
+    assert.is_not_nil(pid, "the server did not start")
+    assert.is_not_nil(port, "the server printed no port")
+    local lib = root .. "/" .. build .. "/libstoragedriver.a"
+    local flags = "-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g"
+    if sanitized then
+      flags = flags .. " -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+    end
+    local bin = tmp .. "/http_test"
+    local out, status = sh("cc " .. flags .. " -o " .. q(bin) .. " " ..
+                           q(root .. "/tests/http_test.c") .. " " .. q(lib) ..
+                           " -lpthread -lcrypto -lcurl")
+    assert.are.equal(0, status, "compiling tests/http_test.c:\n" .. out)
+    -- No proxy between the client and 127.0.0.1, whatever the environment says.
+    out, status = sh("env -u http_proxy -u HTTP_PROXY -u https_proxy -u HTTPS_PROXY " ..
+                     "-u all_proxy -u ALL_PROXY timeout 120 " .. q(bin) ..
+                     " http://127.0.0.1:" .. port)
+    assert.is_nil(out:match("FAILED"), out)
+    local p, f = out:match("http: (%d+) passed, (%d+) failed")
+    assert.is_not_nil(p, "no summary line in:\n" .. out)
+    assert.are.equal("0", f, out)
+    assert.is_true(tonumber(p) >= 17, out)
+    assert.are.equal(0, status, out)
+  end)
+end)

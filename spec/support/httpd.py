@@ -1,0 +1,143 @@
+#!/usr/bin/python3
+"""A tiny misbehaving HTTP server for tests/http_test.c (spec/http_spec.lua).
+
+Listens on 127.0.0.1 on a free port and prints that port on stdout.
+Endpoints (KEY is any string, so that cases do not see each other's counts):
+  /echo                 answers 200 with the request body (chunked bodies too),
+                        X-Method: the method, X-Got-Test: the X-Test header
+  /flaky?key=KEY        503 the first two times for KEY, then 200 "ok"
+  /throttle?key=KEY     always 429
+  /count?key=KEY        how many requests /flaky or /throttle saw for KEY
+  /drop                 Content-Length: 1000, sends 10 bytes, closes
+  /huge                 a 64 MiB body (stops when the client goes away)
+  /badstatus            a garbage status line
+  /stall                headers and 5 of 100 bytes, then nothing for 30 s
+  /conns                how many TCP connections were accepted so far
+"""
+import socketserver
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs, urlsplit
+
+lock = threading.Lock()
+hits = {}
+conns = [0]
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        with lock:
+            conns[0] += 1
+        super().setup()
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            out = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return out
+                out += self.rfile.read(size)
+                self.rfile.readline()
+        n = int(self.headers.get("Content-Length", "0") or "0")
+        return self.rfile.read(n) if n else b""
+
+    def send(self, status, body=b"", extra=None):
+        self.send_response(status)
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def count(self, key):
+        with lock:
+            hits[key] = hits.get(key, 0) + 1
+            return hits[key]
+
+    def handle_any(self):
+        u = urlsplit(self.path)
+        q = parse_qs(u.query)
+        key = q.get("key", [""])[0]
+        body = self.read_body()
+        p = u.path
+        if p == "/echo":
+            self.send(200, body, {"X-Method": self.command,
+                                  "X-Got-Test": self.headers.get("X-Test", "")})
+        elif p == "/flaky":
+            n = self.count(key)
+            if n <= 2:
+                self.send(503, b"<Error><Code>SlowDown</Code></Error>")
+            else:
+                self.send(200, b"ok")
+        elif p == "/throttle":
+            self.count(key)
+            self.send(429, b"slow down", {"Retry-After": "0"})
+        elif p == "/count":
+            with lock:
+                self.send(200, str(hits.get(key, 0)).encode())
+        elif p == "/conns":
+            with lock:
+                self.send(200, str(conns[0]).encode())
+        elif p == "/drop":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"0123456789")
+            self.wfile.flush()
+            self.close_connection = True
+        elif p == "/huge":
+            self.send_response(200)
+            self.send_header("Content-Length", str(64 << 20))
+            self.end_headers()
+            chunk = b"x" * 65536
+            try:
+                for _ in range(1024):
+                    self.wfile.write(chunk)
+            except OSError:
+                pass
+            self.close_connection = True
+        elif p == "/badstatus":
+            self.wfile.write(b"HTTX/9 banana\r\nfoo\r\n\r\n")
+            self.wfile.flush()
+            self.close_connection = True
+        elif p == "/stall":
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.write(b"12345")
+            self.wfile.flush()
+            time.sleep(30)
+            self.close_connection = True
+        else:
+            self.send(404, b"not found")
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
+
+
+class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    srv = Server(("127.0.0.1", 0), Handler)
+    print(srv.server_address[1], flush=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit(0)
