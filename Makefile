@@ -28,7 +28,8 @@ MODJIT  = $(BUILD)/luajit/storagedriver/core.so
 EXAMPLE = $(BUILD)/example
 
 .PHONY: all lua54 luajit test sanitize demo bench install clean deps rock install-rock
-all: $(LIB_A) $(LIB_SO) $(PC) $(MOD54) $(MODJIT) $(EXAMPLE) $(BUILD)/sigv4_vectors
+TESTPROGS = $(BUILD)/sigv4_vectors $(BUILD)/http_test $(BUILD)/xml_test
+all: $(LIB_A) $(LIB_SO) $(PC) $(MOD54) $(MODJIT) $(EXAMPLE) $(TESTPROGS)
 lua54: $(MOD54)
 luajit: $(MODJIT)
 
@@ -78,6 +79,10 @@ $(EXAMPLE): examples/example.c $(LIB_A)
 # The AWS SigV4 vector checker (spec/sigv4_spec.lua); only it links libjansson.
 $(BUILD)/sigv4_vectors: tests/sigv4_vectors.c runtime/sign/sigv4.h $(LIB_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS) -ljansson
+
+# The C checkers of runtime/http and runtime/xml (spec/http_spec.lua, spec/xml_spec.lua).
+$(BUILD)/%_test: tests/%_test.c $(HEADERS) $(LIB_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
 deps:
 	@sh spec/support/deps.sh

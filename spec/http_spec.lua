@@ -1,26 +1,16 @@
 -- runtime/http (libcurl client) against a tiny misbehaving local server
 -- (spec/support/httpd.py).  The checking is done by the C program
--- tests/http_test.c, compiled here against the build's libstoragedriver.a;
+-- tests/http_test.c, built by make into the build directory;
 -- this spec starts the server, runs the program, and always stops the server.
 
-local function dirname(p) return p:match("^(.*)/[^/]*$") or "." end
-
-local here = debug.getinfo(1, "S").source:match("^@(.*)$") or "spec/http_spec.lua"
-local root = dirname(dirname(here))
-if root == "" then root = "." end
-
-local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local t = require "sdtest"
 
 local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1; echo \"exit:$?\""))
-  local out = p:read("*a")
-  p:close()
-  local status = tonumber(out:match("exit:(%d+)%s*$"))
-  return out:gsub("exit:%d+%s*$", ""), status
+  local out, _, status = t.sh(cmd)
+  return out, status
 end
-
-local build = os.getenv("SD_BUILD") or "build"
-local sanitized = build == "build-san"
+local q = t.shq
+local root = "."
 
 describe("runtime/http", function()
   local tmp, pid, port
@@ -52,16 +42,8 @@ describe("runtime/http", function()
   it("passes every scenario of tests/http_test.c", function()
     assert.is_not_nil(pid, "the server did not start")
     assert.is_not_nil(port, "the server printed no port")
-    local lib = root .. "/" .. build .. "/libstoragedriver.a"
-    local flags = "-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O1 -g"
-    if sanitized then
-      flags = flags .. " -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-    end
-    local bin = tmp .. "/http_test"
-    local out, status = sh("cc " .. flags .. " -o " .. q(bin) .. " " ..
-                           q(root .. "/tests/http_test.c") .. " " .. q(lib) ..
-                           " -lpthread -lcrypto -lcurl")
-    assert.are.equal(0, status, "compiling tests/http_test.c:\n" .. out)
+    local bin = t.built("http_test")
+    local out, status
     -- No proxy between the client and 127.0.0.1, whatever the environment says.
     out, status = sh("env -u http_proxy -u HTTP_PROXY -u https_proxy -u HTTPS_PROXY " ..
                      "-u all_proxy -u ALL_PROXY timeout 120 " .. q(bin) ..

@@ -7,7 +7,7 @@ set -eu
 cd "$(dirname "$0")/.."
 B=build-san
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-make -s BUILD=$B OPT="-O1 -g" SANFLAGS="$SAN" $B/lua54/storagedriver/core.so $B/example $B/sigv4_vectors
+make -s BUILD=$B OPT="-O1 -g" SANFLAGS="$SAN" $B/lua54/storagedriver/core.so $B/example $B/sigv4_vectors $B/http_test $B/xml_test
 
 log=$(mktemp -d)
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$log/ubsan"

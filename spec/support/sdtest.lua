@@ -30,6 +30,17 @@ function M.sh(cmd)
   return out, rc == 0, rc
 end
 
+-- A program built by `make` into the build directory (build-san under
+-- `make sanitize`, whose SD_BUILD says so): its path, or an error naming it.
+function M.built(name)
+  for _, b in ipairs({ os.getenv("SD_BUILD") or "build", "build" }) do
+    local path = b .. "/" .. name
+    local _, ok = M.sh("test -x " .. M.shq(path))
+    if ok then return path end
+  end
+  error("build/" .. name .. " is missing: run `make` first", 0)
+end
+
 -- Lines of cmd's output, as an array.
 function M.lines(cmd)
   local out = M.sh(cmd)
