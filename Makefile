@@ -1,5 +1,6 @@
 # storagedriver: C library, Lua module (Lua 5.4 and LuaJIT), specs, demo, bench.
-# `make` builds; `make test` installs what is missing, builds and runs every spec.
+# `make` builds; `make test` installs what is missing, builds, starts the local
+# S3 server and runs every spec.
 
 PREFIX   ?= /usr/local
 CC       ?= cc
@@ -27,7 +28,7 @@ MOD54   = $(BUILD)/lua54/storagedriver/core.so
 MODJIT  = $(BUILD)/luajit/storagedriver/core.so
 EXAMPLE = $(BUILD)/example
 
-.PHONY: all lua54 luajit test sanitize demo bench install clean deps rock install-rock
+.PHONY: all lua54 luajit test sanitize demo bench install clean deps test-deps rock install-rock
 TESTPROGS = $(BUILD)/sigv4_vectors $(BUILD)/http_test $(BUILD)/xml_test
 all: $(LIB_A) $(LIB_SO) $(PC) $(MOD54) $(MODJIT) $(EXAMPLE) $(TESTPROGS)
 lua54: $(MOD54)
@@ -87,8 +88,14 @@ $(BUILD)/%_test: tests/%_test.c $(HEADERS) $(LIB_A)
 deps:
 	@sh spec/support/deps.sh
 
-test: deps all
-	@sh spec/run.sh
+# also the local S3 server (OpenStack Swift) and awscli for the S3 specs
+test-deps:
+	@sh spec/support/deps.sh --servers
+
+# the specs with the local S3 server up; it is stopped afterwards, also on
+# failure or Ctrl-C.  `sh spec/run.sh` alone runs without it (s3 pending).
+test: test-deps all
+	@sh spec/support/with-servers.sh sh spec/run.sh
 
 sanitize: deps $(MODJIT)
 	@sh spec/sanitize.sh
