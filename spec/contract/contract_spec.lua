@@ -15,9 +15,15 @@
 --   SD_WRAP     middlewares to put in front of every driver of the run, in
 --               order (innermost first), comma-separated, each with empty
 --               options: e.g. SD_WRAP=metrics,log
+--   SD_S3_PARAMS  (default matrix only) the parameters of a local S3 server,
+--               as `spec/support/server s3 start` prints them (make test sets
+--               it, see spec/support/with-servers.sh): adds "s3" to the
+--               matrix, on a fresh rootdirectory per run; unset, the s3 entry
+--               is pending
 
 local sd = require "storagedriver"
 local t = require "sdtest"
+local s3t = require "s3test"
 local cases = require "contract.cases"
 
 local T = {
@@ -49,6 +55,10 @@ local known_caps = {
   inmemory = { atomic_writer = true },
   filesystem = { atomic_writer = true },
   luamem = { atomic_writer = true },
+  -- multipart uploads are invisible until CompleteMultipartUpload; the walk
+  -- lists flat, so it follows key order; Last-Modified has whole seconds
+  s3 = { atomic_writer = true, walk_order = "key", mtime_resolution = 1 },
+  s3aws = { atomic_writer = true, walk_order = "key", mtime_resolution = 1 },
   azure = { append_chunk = 4 * t.MiB },
 }
 
@@ -104,6 +114,30 @@ else
     caps = { atomic_writer = true },
     create = function() return sd.create("migrate", { new = "inmemory", old = "luamem" }) end,
   }
+  -- s3 on the local server of `make test`.  Each run (Lua 5.4, LuaJIT, and
+  -- every repeat against a server started by hand) works under a
+  -- rootdirectory of its own, so none sees another's objects.
+  if s3t.base_params() and s3t.registered("s3") then
+    local p
+    matrix[#matrix + 1] = {
+      label = "s3 (" .. tostring(s3t.base_params().regionendpoint) .. ")",
+      caps = caps_for("s3"),
+      create = function()
+        p = s3t.params()
+        return sd.create("s3", p)
+      end,
+      -- the cases leave nothing behind; this only matters after a failure
+      destroy = function() s3t.wipe(p) end,
+    }
+  elseif s3t.base_params() then
+    describe("conformance s3", function()
+      it("needs the s3 driver", function() error(s3t.unregistered_why("s3"), 0) end)
+    end)
+  else
+    describe("conformance s3", function()
+      it("runs against a local S3 server", function() pending(s3t.WHY) end)
+    end)
+  end
 end
 
 -- SD_WRAP: the same matrix behind a stack of middlewares.
