@@ -6,7 +6,7 @@
 -- and an unreachable endpoint, key names, and objects exchanged with an
 -- independent client (Debian's awscli).
 --
--- Pending when SD_S3_PARAMS is unset.  Every driver works under a fresh
+-- Pending when SD_S3_PARAMS is unset.  Every run works under a fresh
 -- rootdirectory, so the Lua 5.4 and LuaJIT runs never meet.
 
 local sd = require "storagedriver"
@@ -32,16 +32,25 @@ if not s3t.registered("s3") then
   return
 end
 
--- Every driver a spec creates, with its params (for the final wipe).
-local made = {}
+-- This run's part of the bucket: every driver below gets a directory of its
+-- own under it, and one wipe at the end removes what a failed spec left.
+local RUN = s3t.fresh_root(BASE.rootdirectory)
+local drivers_made = 0
 
--- A driver on the server under a fresh rootdirectory; overrides are driver
--- parameters.  Returns driver, params.
+-- Parameters of the server with overrides, on a fresh rootdirectory under RUN.
+local function params(overrides)
+  drivers_made = drivers_made + 1
+  local o = { rootdirectory = RUN .. "/d" .. drivers_made }
+  for k, v in pairs(overrides or {}) do o[k] = v end
+  return s3t.params(o)
+end
+
+-- A driver on the server; overrides are driver parameters.  Returns driver,
+-- params.
 local function create(overrides)
-  local p = s3t.params(overrides)
+  local p = params(overrides)
   local d, err = sd.create("s3", p)
   assert(d, "sd.create(\"s3\") failed: " .. tostring(err))
-  made[#made + 1] = p
   return d, p
 end
 
@@ -105,7 +114,7 @@ end
 describe("s3 driver on " .. BASE.regionendpoint, function()
   lazy_teardown(function()
     -- what a failed spec left behind, whatever state the driver is in
-    for _, p in ipairs(made) do s3t.wipe(p) end
+    s3t.wipe(s3t.params{ rootdirectory = RUN })
   end)
 
   it("a writer closed after several parts resumes with append=true (size, more parts, byte-exact)", function()
@@ -256,7 +265,7 @@ describe("s3 driver on " .. BASE.regionendpoint, function()
 
   it("a missing bucket gives a clear error: NoSuchBucket", function()
     local bucket = "sd-missing-" .. t.random_name(12)
-    local p = s3t.params{ bucket = bucket }
+    local p = params{ bucket = bucket }
     local d, err = sd.create("s3", p)
     if not d then   -- a driver may check the bucket at create: then there
       clear_error("sd.create", p.secretkey, { "NoSuchBucket" }, d, err)
@@ -271,7 +280,7 @@ describe("s3 driver on " .. BASE.regionendpoint, function()
   end)
 
   it("an unreachable endpoint gives a clear Driver error, fast", function()
-    local p = s3t.params{ regionendpoint = "http://127.0.0.1:1" }
+    local p = params{ regionendpoint = "http://127.0.0.1:1" }
     local t0 = now()
     local d, err = sd.create("s3", p)
     local v
@@ -290,7 +299,7 @@ describe("s3 driver on " .. BASE.regionendpoint, function()
   end)
 
   it("keeps names made of '.', '-', '_', capitals and long components, under such a root", function()
-    local root = s3t.fresh_root() .. "/Root.dir_with-Odd.-_chars."
+    local root = RUN .. "/Root.dir_with-Odd.-_chars."
     local d, p = create{ rootdirectory = root }
     local long = ("Ab.c_d-e"):rep(32)                              -- 256 bytes
     local deep = {}
