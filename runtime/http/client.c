@@ -1,4 +1,4 @@
-/* The client object: configuration, the reused easy handle, the share. */
+/* The client object: configuration, the reused easy and multi handles, the share. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -149,6 +149,9 @@ void sd_http_client_free(sd_http_client *c)
 {
     if (!c)
         return;
+    /* The multi handle holds the open connections: it goes first. */
+    if (c->multi)
+        curl_multi_cleanup(c->multi);
     if (c->easy)
         curl_easy_cleanup(c->easy);
     sd_http_share_free(c->own_share);

@@ -1,11 +1,12 @@
 /*
  * runtime/http: the HTTP client every cloud driver shares (libcurl).
  *
- * A client holds one curl easy handle, reused from request to request so that
- * connections stay open (keep-alive), and a curl share handle for the DNS
- * cache and TLS sessions.  A client is NOT thread-safe: one thread uses it at
- * a time (a driver keeps one client per concurrent worker).  Several clients
- * may use one sd_http_share, which is thread-safe.
+ * A client holds one curl easy handle, reused from request to request, run on
+ * one curl multi handle whose connection cache keeps connections open
+ * (keep-alive) for sd_http_do and streams alike, and a curl share handle for
+ * the DNS cache and TLS sessions.  A client is NOT thread-safe: one thread
+ * uses it at a time (a driver keeps one client per concurrent worker).
+ * Several clients may use one sd_http_share, which is thread-safe.
  *
  * sd_http_do() returns an error only when no usable answer arrived (connection
  * failures, timeouts, truncated or malformed responses, a body over the cap,

@@ -1,4 +1,5 @@
-/* One request: curl options, body callbacks, retries with backoff. */
+/* One request: curl options, body callbacks, retries with backoff, and the
+ * loop that runs a transfer on the client's multi handle. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -8,18 +9,6 @@
 
 #define HTTP_DEFAULT_MAX_BODY ((size_t)16 << 20)
 #define HTTP_ERROR_BODY_KEEP ((size_t)64 << 10)
-
-/* The state of one attempt, handed to the curl callbacks. */
-typedef struct http_xfer {
-    sd_http_client *c;
-    const sd_http_request *req;
-    sd_http_response *resp;
-    size_t body_off;   /* position in a bytes body */
-    size_t cap;        /* max_body in effect */
-    sd_error *cb_err;  /* a callback's error: ends the request as is */
-    bool too_big;
-    bool delivered;    /* on_data saw bytes: a retry would repeat them */
-} http_xfer;
 
 static void headers_clear(sd_http_response *r)
 {
@@ -190,9 +179,9 @@ static bool has_body(const sd_http_request *q)
     return q->body != NULL || q->body_read != NULL;
 }
 
-/* Sets every option for one attempt.  The handle is reset first, which keeps
- * its connection cache (keep-alive) and drops the previous request's options. */
-static CURLcode setup(http_xfer *x, struct curl_slist *hdrs, char *errbuf)
+/* Sets every option for one attempt.  The handle is reset first, which drops
+ * the previous request's options (the connections stay in the multi handle). */
+static CURLcode setup(http_xfer *x)
 {
     sd_http_client *c = x->c;
     const sd_http_request *q = x->req;
@@ -207,7 +196,7 @@ static CURLcode setup(http_xfer *x, struct curl_slist *hdrs, char *errbuf)
     SET(CURLOPT_URL, q->url);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_ERRORBUFFER, errbuf);
+    SET(CURLOPT_ERRORBUFFER, x->errbuf);
     SET(CURLOPT_SHARE, http_share_handle(c->cfg.share));
     SET(CURLOPT_USERAGENT, c->user_agent);
     SET(CURLOPT_CONNECTTIMEOUT_MS, c->cfg.connect_timeout_ms);
@@ -223,7 +212,7 @@ static CURLcode setup(http_xfer *x, struct curl_slist *hdrs, char *errbuf)
     }
     /* Proxies: nothing is set, so libcurl follows http_proxy, https_proxy,
      * all_proxy and no_proxy from the environment. */
-    SET(CURLOPT_HTTPHEADER, hdrs);
+    SET(CURLOPT_HTTPHEADER, x->hdrs);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, x);
     SET(CURLOPT_WRITEFUNCTION, on_body);
@@ -279,9 +268,9 @@ static void set_status(sd_error *e, long status)
         e->status = (int)status;
 }
 
-static sd_error *transport_error(const sd_http_request *q, const http_xfer *x, CURLcode rc,
-                                 const char *errbuf, int attempts)
+sd_error *http_transport_error(const http_xfer *x, CURLcode rc, int attempts)
 {
+    const sd_http_request *q = x->req;
     char *url = sd_http_safe_url(q->url);
     const char *m = q->method ? q->method : "GET";
     char tries[48] = "";
@@ -293,7 +282,7 @@ static sd_error *transport_error(const sd_http_request *q, const http_xfer *x, C
                           url ? url : "?", x->cap, tries);
     else
         e = sd_err_driver("%s %s: %s%s", m, url ? url : "?",
-                          errbuf[0] ? errbuf : curl_easy_strerror(rc), tries);
+                          x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc), tries);
     free(url);
     return e;
 }
@@ -308,26 +297,106 @@ sd_error *sd_http_status_error(const sd_http_request *req, const sd_http_respons
     return e;
 }
 
-sd_error *sd_http_do(sd_http_client *c, const sd_http_request *req, sd_http_response *resp)
+void http_halt(http_xfer *x)
 {
-    memset(resp, 0, sizeof *resp);
-    if (!req->url)
+    if (!x->running)
+        return;
+    curl_multi_remove_handle(x->c->multi, x->c->easy);
+    x->running = false;
+}
+
+/* A failure of the multi interface itself, told like a transfer's. */
+static CURLcode multi_failed(http_xfer *x, CURLMcode mc)
+{
+    snprintf(x->errbuf, sizeof x->errbuf, "%s", curl_multi_strerror(mc));
+    return mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
+}
+
+CURLcode http_drive(http_xfer *x, bool (*enough)(http_xfer *x))
+{
+    CURLM *m = x->c->multi;
+    CURLcode rc = CURLE_OK;
+    for (;;) {
+        int still = 0;
+        CURLMcode mc = curl_multi_perform(m, &still);
+        if (mc != CURLM_OK) {
+            rc = multi_failed(x, mc);
+            break;
+        }
+        bool done = false;
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            if (msg->msg == CURLMSG_DONE && msg->easy_handle == x->c->easy) {
+                done = true;
+                rc = msg->data.result;
+            }
+        }
+        if (done)
+            break;
+        if (enough && enough(x))
+            return CURLE_OK;
+        /* Waits for the socket, or for curl's next timer (timeouts, the
+         * low-speed check) when that comes sooner. */
+        mc = curl_multi_poll(m, NULL, 0, 1000, NULL);
+        if (mc != CURLM_OK) {
+            rc = multi_failed(x, mc);
+            break;
+        }
+    }
+    http_halt(x);
+    return rc;
+}
+
+/* Sets the options of one attempt and puts the transfer on the multi handle. */
+static CURLcode start(http_xfer *x)
+{
+    CURLcode rc = setup(x);
+    if (rc != CURLE_OK)
+        return rc;
+    CURLMcode mc = curl_multi_add_handle(x->c->multi, x->c->easy);
+    if (mc != CURLM_OK)
+        return multi_failed(x, mc);
+    x->running = true;
+    return CURLE_OK;
+}
+
+/* Takes the client for x, makes its multi handle, builds the header list. */
+static sd_error *prepare(http_xfer *x)
+{
+    sd_http_client *c = x->c;
+    if (!x->req->url)
         return sd_err_driver("http: request without a URL");
-    struct curl_slist *hdrs = NULL;
-    for (const char *const *h = req->headers; h && *h; h++) {
-        struct curl_slist *n = curl_slist_append(hdrs, *h);
+    if (c->busy)
+        return sd_err_driver("http: the client is in use (an open stream?)");
+    c->busy = true;
+    x->holds = true;
+    if (!c->multi && !(c->multi = curl_multi_init()))
+        return sd_err_driver("http: out of memory creating a multi handle");
+    for (const char *const *h = x->req->headers; h && *h; h++) {
+        struct curl_slist *n = curl_slist_append(x->hdrs, *h);
         if (!n)
-            goto oom;
-        hdrs = n;
+            return sd_err_driver("http: out of memory building a request");
+        x->hdrs = n;
     }
     /* No "Expect: 100-continue" round trip before bodies. */
-    struct curl_slist *n = curl_slist_append(hdrs, "Expect:");
+    struct curl_slist *n = curl_slist_append(x->hdrs, "Expect:");
     if (!n)
-        goto oom;
-    hdrs = n;
+        return sd_err_driver("http: out of memory building a request");
+    x->hdrs = n;
+    return NULL;
+}
 
+sd_error *http_exchange(http_xfer *x)
+{
+    sd_http_client *c = x->c;
+    const sd_http_request *req = x->req;
+    sd_http_response *resp = x->resp;
+    memset(resp, 0, sizeof *resp);
+    sd_error *err = prepare(x);
+    if (err)
+        return err;
     bool can_retry = req->idempotent && (!req->body_read || req->body_rewind);
-    sd_error *err = NULL;
     for (int attempt = 0;; attempt++) {
         if (attempt > 0) {
             c->cfg.sleep(c->cfg.sleep_ud, http_backoff_ms(c, attempt - 1));
@@ -338,22 +407,23 @@ sd_error *sd_http_do(sd_http_client *c, const sd_http_request *req, sd_http_resp
         resp->body.len = 0;
         resp->status = 0;
         resp->attempts = attempt + 1;
-        http_xfer x = { .c = c, .req = req, .resp = resp,
-                        .cap = req->max_body ? req->max_body : HTTP_DEFAULT_MAX_BODY };
-        char errbuf[CURL_ERROR_SIZE];
-        errbuf[0] = '\0';
-        CURLcode rc = setup(&x, hdrs, errbuf);
+        x->body_off = 0;
+        x->cap = req->max_body ? req->max_body : HTTP_DEFAULT_MAX_BODY;
+        x->too_big = false;
+        x->errbuf[0] = '\0';
+        CURLcode rc = start(x);
         if (rc == CURLE_OK)
-            rc = curl_easy_perform(c->easy);
+            rc = http_drive(x, NULL);
         bool more = can_retry && attempt < c->cfg.max_retries;
-        if (x.cb_err) {
-            err = x.cb_err;
+        if (x->cb_err) {
+            err = x->cb_err;
+            x->cb_err = NULL;
             break;
         }
         if (rc != CURLE_OK) {
-            if (more && !x.delivered && !x.too_big && retryable_curl(rc))
+            if (more && !x->delivered && !x->too_big && retryable_curl(rc))
                 continue;
-            err = transport_error(req, &x, rc, errbuf, attempt + 1);
+            err = http_transport_error(x, rc, attempt + 1);
             break;
         }
         curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -361,13 +431,28 @@ sd_error *sd_http_do(sd_http_client *c, const sd_http_request *req, sd_http_resp
             continue;
         break;
     }
-    /* The easy handle keeps pointers to hdrs and to this call's state until the
-     * next reset: drop them now. */
-    curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, NULL);
-    curl_slist_free_all(hdrs);
     return err;
-oom:
-    curl_slist_free_all(hdrs);
-    return sd_err_driver("http: out of memory building a request");
+}
+
+void http_xfer_end(http_xfer *x)
+{
+    http_halt(x);
+    if (x->holds) {
+        /* The easy handle keeps pointers to hdrs and to x until the next
+         * reset: drop them now. */
+        curl_easy_setopt(x->c->easy, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(x->c->easy, CURLOPT_ERRORBUFFER, NULL);
+        x->c->busy = false;
+        x->holds = false;
+    }
+    curl_slist_free_all(x->hdrs);
+    x->hdrs = NULL;
+}
+
+sd_error *sd_http_do(sd_http_client *c, const sd_http_request *req, sd_http_response *resp)
+{
+    http_xfer x = { .c = c, .req = req, .resp = resp };
+    sd_error *err = http_exchange(&x);
+    http_xfer_end(&x);
+    return err;
 }
