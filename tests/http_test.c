@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../runtime/http/http.h"
 
@@ -59,6 +60,18 @@ static void fake_sleep(void *ud, long ms)
     nslept++;
 }
 
+static sd_http_client *new_client(const sd_http_config *cfg)
+{
+    sd_http_client *c = NULL;
+    sd_error *e = sd_http_client_new(cfg, &c);
+    if (e) {
+        fprintf(stderr, "client: %s\n", e->detail);
+        exit(2);
+    }
+    nslept = 0;
+    return c;
+}
+
 static sd_http_client *client(long base_ms, int retries)
 {
     sd_http_config cfg;
@@ -67,14 +80,18 @@ static sd_http_client *client(long base_ms, int retries)
     cfg.retry_base_ms = base_ms;
     cfg.max_retries = retries;
     cfg.connect_timeout_ms = 3000;
-    sd_http_client *c = NULL;
-    sd_error *e = sd_http_client_new(&cfg, &c);
-    if (e) {
-        fprintf(stderr, "client: %s\n", e->detail);
-        exit(2);
-    }
-    nslept = 0;
-    return c;
+    return new_client(&cfg);
+}
+
+/* Gives up on a body slower than 100 bytes/s for 1 s. */
+static sd_http_client *slow_client(void)
+{
+    sd_http_config cfg;
+    sd_http_config_default(&cfg);
+    cfg.sleep = fake_sleep;
+    cfg.low_speed_limit = 100;
+    cfg.low_speed_time = 1;
+    return new_client(&cfg);
 }
 
 /* GET url, body as a number. */
@@ -141,6 +158,7 @@ static sd_error *src_rewind(void *ud)
 typedef struct sink {
     size_t n;
     int bad;
+    int ended;  /* pull saw the end of the body */
 } sink;
 
 static sd_error *sink_write(void *ud, const void *data, size_t len)
@@ -365,19 +383,11 @@ static double now_s(void)
 
 static int t_stall(void)
 {
-    sd_http_config cfg;
-    sd_http_config_default(&cfg);
-    cfg.sleep = fake_sleep;
-    cfg.low_speed_limit = 100;
-    cfg.low_speed_time = 1;
-    sd_http_client *c = NULL;
-    sd_error *e = sd_http_client_new(&cfg, &c);
-    if (e)
-        return fail("client: %s", e->detail);
+    sd_http_client *c = slow_client();
     sd_http_request q = { .method = "GET", .url = url("/stall"), .idempotent = true };
     sd_http_response r;
     double t0 = now_s();
-    e = sd_http_do(c, &q, &r);
+    sd_error *e = sd_http_do(c, &q, &r);
     double dt = now_s() - t0;
     int ok = e && e->kind == SD_ERR_DRIVER && dt < 10 && r.attempts == 1;
     if (!ok)
@@ -492,6 +502,310 @@ static int t_redact_unit(void)
     return ok;
 }
 
+/* ---- pulled response bodies (sd_http_stream_*) */
+
+/* One scenario's streamed request: the stream, its answer, what was read
+ * (k checks the pattern), the first error. */
+typedef struct pulled {
+    sd_http_client *c;
+    sd_http_response r;
+    sd_http_stream *s;
+    sink k;
+    sd_error *e;
+    int opened;
+} pulled;
+
+static void pull_open(pulled *p, sd_http_client *c, const char *method, const char *path)
+{
+    memset(p, 0, sizeof *p);
+    p->c = c;
+    sd_http_request q = { .method = method, .url = url(path), .idempotent = true };
+    p->e = sd_http_stream_open(c, &q, &p->r, &p->s);
+    p->opened = p->e == NULL;
+}
+
+/* Reads in pieces of at most cap bytes until the end, an error, or at least
+ * upto bytes in all. */
+static void pull(pulled *p, size_t cap, size_t upto)
+{
+    char *buf = malloc(cap);
+    if (!buf && !p->e)
+        p->e = sd_err_driver("test: out of memory");
+    while (!p->e && p->k.n < upto && !p->k.ended) {
+        size_t n = 0;
+        p->e = sd_http_stream_read(p->s, buf, cap, &n);
+        if (n > cap)
+            p->k.bad = 1;
+        if (n == 0)
+            p->k.ended = !p->e;
+        else
+            sink_write(&p->k, buf, n);
+    }
+    free(buf);
+}
+
+/* One more read after the end (n 0 again) or after an error (an error again). */
+static int pull_again_same(pulled *p)
+{
+    char b[16];
+    size_t n = 1;
+    sd_error *e = sd_http_stream_read(p->s, b, sizeof b, &n);
+    int same = p->e ? e != NULL : !e && n == 0;
+    sd_error_free(e);
+    return same;
+}
+
+/* Frees all but the client; returns ok. */
+static int pull_close(pulled *p, int ok)
+{
+    sd_error_free(p->e);
+    sd_http_stream_close(p->s);
+    sd_http_response_free(&p->r);
+    p->e = NULL;
+    p->s = NULL;
+    return ok;
+}
+
+static int pull_done(pulled *p, int ok)
+{
+    pull_close(p, ok);
+    sd_http_client_free(p->c);
+    return ok;
+}
+
+/* GETs path as a stream and reads it all in pieces of cap bytes. */
+static int pull_all(const char *path, size_t cap, size_t want)
+{
+    pulled p;
+    pull_open(&p, client(10, 2), "GET", path);
+    pull(&p, cap, SIZE_MAX);
+    /* The headers were there as soon as open returned. */
+    const char *te = sd_http_response_header(&p.r, "transfer-encoding");
+    const char *cl = sd_http_response_header(&p.r, "content-length");
+    int ok = !p.e && p.r.status == 200 && p.r.attempts == 1 && p.r.body.len == 0 &&
+             p.k.ended && !p.k.bad && p.k.n == want &&
+             ((te && strcmp(te, "chunked") == 0) || (cl && strtoull(cl, NULL, 10) == want));
+    if (!ok)
+        fail("err=%s status=%ld got=%zu of %zu bad=%d end=%d length %s",
+             p.e ? p.e->detail : "-", p.r.status, p.k.n, want, p.k.bad, p.k.ended,
+             cl ? cl : te ? te : "unknown");
+    else if (!pull_again_same(&p))
+        ok = fail("a read after the end was not the end");
+    return pull_done(&p, ok);
+}
+
+static int t_sread_small(void)
+{
+    return pull_all("/bytes?n=5242893", 1000, 5242893);
+}
+
+static int t_sread_big(void)
+{
+    return pull_all("/bytes?n=3145735", 8 << 20, 3145735) &&
+           pull_all("/bytes?n=3145735&chunked=1", 8 << 20, 3145735) &&
+           pull_all("/bytes?n=0", 4096, 0);
+}
+
+static long peak_rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            v = strtol(line + 6, NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static int t_sread_bounded(void)
+{
+    /* Peak RSS from here on (Linux: "5" to clear_refs resets VmHWM). */
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    int reset = f && fputs("5", f) >= 0;
+    if (f)
+        reset = fclose(f) == 0 && reset;
+    long before = peak_rss_kib();
+    CHECK(reset && before > 0, "cannot reset the peak RSS");
+    size_t want = (size_t)256 << 20;
+    int ok = pull_all("/bytes?n=268435456", 4096, want);
+    long grew = peak_rss_kib() - before;
+    CHECK(ok, "%s", why);
+    CHECK(grew < 32 << 10, "a %zu MiB body grew the peak RSS by %ld KiB", want >> 20, grew);
+    return 1;
+}
+
+static int t_sread_404(void)
+{
+    pulled p;
+    pull_open(&p, client(10, 2), "GET", "/nothing");
+    pull(&p, 64, SIZE_MAX);
+    sd_buf *b = &p.r.body;
+    int ok = !p.e && p.r.status == 404 && p.r.attempts == 1 && p.k.ended && p.k.n == 0 &&
+             b->len == 9 && memcmp(b->data, "not found", 9) == 0;
+    if (!ok)
+        fail("err=%s status=%ld got=%zu body=%.*s", p.e ? p.e->detail : "-", p.r.status,
+             p.k.n, (int)b->len, b->data ? b->data : "");
+    return pull_done(&p, ok);
+}
+
+/* Opens path, reads until an error; the bytes before it must be right, at
+ * most most of them and at least least.  With least 0 the error may come
+ * from open (a reset can discard the answer before curl sees it: then it is
+ * retried like any dropped connection). */
+static int pull_broken(const char *path, size_t least, size_t most)
+{
+    char where[64]; /* the error names the path, without the query */
+    snprintf(where, sizeof where, "%.*s: ", (int)strcspn(path, "?"), path);
+    pulled p;
+    double t0 = now_s();
+    pull_open(&p, client(10, 2), "GET", path);
+    pull(&p, 65536, SIZE_MAX);
+    double dt = now_s() - t0;
+    sd_error *e = p.e;
+    int ok = (p.opened || least == 0) && e && e->kind == SD_ERR_DRIVER &&
+             strstr(e->detail, "GET http://") && strstr(e->detail, where) &&
+             !strchr(e->detail, '?') && !p.k.bad && p.k.n >= least && p.k.n <= most &&
+             dt < 10;
+    if (!ok)
+        fail("opened=%d err=%s got=%zu bad=%d end=%d after %.1f s", p.opened,
+             e ? e->detail : "-", p.k.n, p.k.bad, p.k.ended, dt);
+    else if (p.s && !pull_again_same(&p))
+        ok = fail("a read after the error was no error");
+    return pull_done(&p, ok);
+}
+
+static int t_sread_truncated(void)
+{
+    return pull_broken("/bytes?n=4194304&cut=3145728", 3145728, 3145728) &&
+           pull_broken("/bytes?n=4194304&chunked=1&cut=3145728", 3145728, 3145728);
+}
+
+static int t_sread_reset(void)
+{
+    return pull_broken("/bytes?n=6291456&chunked=1&cut=3145728&reset=1", 0, 3145728);
+}
+
+static int t_sread_retry(void)
+{
+    pulled p;
+    pull_open(&p, client(100, 4), "GET", "/flaky?key=stream");
+    pull(&p, 64, SIZE_MAX);
+    int ok = !p.e && p.r.status == 200 && p.r.attempts == 3 && nslept == 2 && p.k.ended &&
+             p.k.n == 2 && p.r.body.len == 0;
+    if (!ok)
+        fail("err=%s status=%ld attempts=%d slept=%d got=%zu", p.e ? p.e->detail : "-",
+             p.r.status, p.r.attempts, nslept, p.k.n);
+    pull_close(&p, ok);
+    long hits = get_number(p.c, url("/count?key=stream"));
+    if (ok && hits != 3)
+        ok = fail("server saw %ld requests", hits);
+    return pull_done(&p, ok);
+}
+
+/* PUT /echo on c works. */
+static int echo_works(sd_http_client *c)
+{
+    sd_http_request q = { .method = "PUT", .url = url("/echo"), .body = "abc", .body_len = 3,
+                          .idempotent = true };
+    sd_http_response r;
+    sd_error *e = sd_http_do(c, &q, &r);
+    int ok = !e && r.status == 200 && r.body.len == 3 && memcmp(r.body.data, "abc", 3) == 0;
+    sd_error_free(e);
+    sd_http_response_free(&r);
+    return ok;
+}
+
+static int t_sread_close_early(void)
+{
+    sd_http_client *c = client(10, 2);
+    long before = get_number(c, url("/conns"));
+    pulled p;
+    pull_open(&p, c, "GET", "/bytes?n=1073741824");
+    pull(&p, 65536, 1 << 20);
+    int ok = !p.e && p.r.status == 200 && p.k.n >= 1 << 20 && !p.k.bad;
+    if (!ok)
+        fail("err=%s status=%ld got=%zu", p.e ? p.e->detail : "-", p.r.status, p.k.n);
+    /* The client belongs to the stream until it is closed. */
+    if (ok && echo_works(c))
+        ok = fail("sd_http_do worked on a client with an open stream");
+    double t0 = now_s();
+    pull_close(&p, ok);
+    double dt = now_s() - t0;
+    if (ok && dt > 2)
+        ok = fail("closing took %.1f s", dt);
+    if (ok && !echo_works(c))
+        ok = fail("sd_http_do failed after the close");
+    /* The stream reused the connection of /conns; closing it half-read
+     * dropped it, so the PUT needed one more. */
+    long after = get_number(c, url("/conns"));
+    if (ok && (before <= 0 || after != before + 1))
+        ok = fail("connections before %ld after %ld (want one more)", before, after);
+    return pull_done(&p, ok);
+}
+
+static int t_sread_keepalive(void)
+{
+    sd_http_client *c = client(10, 2);
+    long before = get_number(c, url("/conns"));
+    pulled p;
+    int ok = 1;
+    for (int i = 0; ok && i < 3; i++) {
+        pull_open(&p, c, "GET", "/bytes?n=1048576");
+        pull(&p, 65536, SIZE_MAX);
+        if (p.e || !p.k.ended || p.k.n != 1048576)
+            ok = fail("stream %d: err=%s got=%zu", i, p.e ? p.e->detail : "-", p.k.n);
+        pull_close(&p, ok);
+    }
+    long after = get_number(c, url("/conns"));
+    if (ok && (before <= 0 || after != before))
+        ok = fail("connections before %ld after %ld", before, after);
+    return pull_done(&p, ok);
+}
+
+/* A body that stops after `sent` bytes: open returns on the headers (had it
+ * waited for the body, it would have failed), then the low-speed limit ends
+ * the read. */
+static int stall_case(const char *path, size_t sent)
+{
+    pulled p;
+    double t0 = now_s();
+    pull_open(&p, slow_client(), "GET", path);
+    pull(&p, 256, SIZE_MAX);
+    double dt = now_s() - t0;
+    sd_error *e = p.e;
+    int ok = p.opened && e && e->kind == SD_ERR_DRIVER && strstr(e->detail, path) &&
+             p.r.status == 200 && p.r.attempts == 1 && p.k.n == sent && dt < 10;
+    if (!ok)
+        fail("%s: opened=%d err=%s got=%zu after %.1f s", path, p.opened,
+             e ? e->detail : "-", p.k.n, dt);
+    return pull_done(&p, ok);
+}
+
+static int t_sread_stall(void)
+{
+    /* /stall's bytes are "12345": only the count matters. */
+    return stall_case("/stallhead", 0) && stall_case("/stall", 5);
+}
+
+static int t_sread_pause_no_stall(void)
+{
+    /* The caller's pauses are no stall, however long, with the transfer
+     * running (just opened) or paused (the pending bytes full). */
+    pulled p;
+    pull_open(&p, slow_client(), "GET", "/bytes?n=33554432");
+    for (int i = 0; !p.e && i < 3; i++) {
+        usleep(2500 * 1000);
+        pull(&p, 1 + (size_t)i * 65536, p.k.n + 1);
+    }
+    pull(&p, 65536, SIZE_MAX);
+    int ok = !p.e && p.k.ended && !p.k.bad && p.k.n == 33554432;
+    if (!ok)
+        fail("err=%s got=%zu bad=%d", p.e ? p.e->detail : "-", p.k.n, p.k.bad);
+    return pull_done(&p, ok);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -516,6 +830,17 @@ int main(int argc, char **argv)
     run("keep-alive reuses the connection", t_keepalive);
     run("connection refused, retried, no secret", t_refused);
     run("trace redacts secrets", t_trace_redacts);
+    run("stream: 5 MiB read in 1000-byte pieces, byte-exact", t_sread_small);
+    run("stream: bodies read with an 8 MiB buffer", t_sread_big);
+    run("stream: 256 MiB in 4 KiB pieces in bounded memory", t_sread_bounded);
+    run("stream: 404 body in resp->body, then the end", t_sread_404);
+    run("stream: body shorter than Content-Length is an error", t_sread_truncated);
+    run("stream: connection reset mid-body is an error", t_sread_reset);
+    run("stream: 503 twice then 200, retried before data", t_sread_retry);
+    run("stream: closed half-read, the client works on", t_sread_close_early);
+    run("stream: read to the end, the connection is reused", t_sread_keepalive);
+    run("stream: stalled body hits the low-speed timeout", t_sread_stall);
+    run("stream: the caller's pauses are no stall", t_sread_pause_no_stall);
     printf("http: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

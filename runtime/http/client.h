@@ -1,5 +1,5 @@
 /* Inside runtime/http: the client's fields and one exchange's state, shared by
- * client.c and request.c. */
+ * client.c, request.c and stream.c. */
 #ifndef SD_HTTP_CLIENT_H
 #define SD_HTTP_CLIENT_H
 
@@ -42,11 +42,17 @@ struct http_xfer {
     bool delivered;           /* on_data saw bytes: a retry would repeat them */
     bool holds;               /* this exchange set c->busy */
     bool running;             /* the transfer is on c->multi */
+    /* A stream's own pieces; all NULL for sd_http_do.  The callbacks get the
+     * http_xfer as their user data. */
+    curl_write_callback on_body;
+    curl_write_callback on_header;
+    bool (*ready)(http_xfer *x);   /* the caller may take the running transfer */
+    void (*restart)(http_xfer *x); /* an attempt begins */
 };
 
-/* Sends x->req, retrying as configured, until the answer is complete.
- * x->resp is cleared first.  Call http_xfer_end afterwards whatever the
- * outcome. */
+/* Sends x->req, retrying as configured, until the answer is complete or, for a
+ * stream, x->ready holds (then x->running is true).  x->resp is cleared first.
+ * Call http_xfer_end afterwards whatever the outcome. */
 sd_error *http_exchange(http_xfer *x);
 /* Runs the transfer until it ends (x->running false, its result returned) or
  * enough(x) holds after a round of work (CURLE_OK, still running). */
@@ -56,6 +62,11 @@ CURLcode http_drive(http_xfer *x, bool (*enough)(http_xfer *x));
 void http_halt(http_xfer *x);
 /* Halts, drops curl's pointers into x, frees x->hdrs, gives the client back. */
 void http_xfer_end(http_xfer *x);
+/* The header callback that fills x->resp->headers. */
+size_t http_on_header(char *data, size_t size, size_t nitems, void *ud);
+/* Keeps the first 64 KiB of an error answer's body (for the service's error
+ * code); false when memory ran out. */
+bool http_keep_error_body(sd_buf *b, const char *data, size_t n);
 /* Driver error "<METHOD> <safe url>: <what>" for a failed transfer. */
 sd_error *http_transport_error(const http_xfer *x, CURLcode rc, int attempts);
 

@@ -109,6 +109,39 @@ typedef struct sd_http_response {
  * and belongs to the caller (sd_http_response_free) whatever the outcome. */
 sd_error *sd_http_do(sd_http_client *c, const sd_http_request *req, sd_http_response *resp);
 
+/* ---- pulled response bodies (stream.c)
+ *
+ * For bodies of any size in bounded memory: the caller pulls bytes as it
+ * needs them, and while it does not the transfer waits; that wait is no stall
+ * for the low-speed timeout, but cfg.timeout_ms (when set) counts the whole
+ * life of the stream. */
+typedef struct sd_http_stream sd_http_stream;
+
+/* Sends req and returns once the final answer's status line and headers have
+ * arrived: resp->status and resp->headers are set.  For a non-2xx answer the
+ * body (at most 64 KiB kept) is read into resp->body before returning and the
+ * stream is already at its end.  Retries exactly like sd_http_do (idempotent,
+ * status 429/5xx, dropped connection) as long as no byte of a 2xx body has been
+ * handed to the caller.  req->on_data / max_body are ignored.  While the stream is
+ * open it uses client c's connection: c must not be used for anything else until
+ * sd_http_stream_close() (sd_http_do on it fails meanwhile).  On error *out is
+ * NULL and nothing needs closing.
+ * resp is cleared first and belongs to the caller whatever the outcome; the
+ * stream does not touch it after this returns (trailers are not kept).  req is
+ * copied, all but a request body (bytes or callbacks): that must stay valid
+ * until the close, since a server may answer before it has read it all. */
+sd_error *sd_http_stream_open(sd_http_client *c, const sd_http_request *req,
+                              sd_http_response *resp, sd_http_stream **out);
+/* Up to cap bytes of the body into buf; *n = 0 only at the end of the body
+ * (or when cap is 0).  A body shorter than its Content-Length, a dropped
+ * connection, a timeout: a Driver error (text "<METHOD> <safe url>: <what>",
+ * like sd_http_do's), after every byte received before it. */
+sd_error *sd_http_stream_read(sd_http_stream *s, void *buf, size_t cap, size_t *n);
+/* Ends the transfer (reading or not reading the rest: never hangs on a long
+ * body; a half-read connection is closed, not reused) and frees s.  NULL is a
+ * no-op.  Close every stream of a client before sd_http_client_free. */
+void sd_http_stream_close(sd_http_stream *s);
+
 /* First value of header name (case-insensitive), or NULL. */
 const char *sd_http_response_header(const sd_http_response *r, const char *name);
 void sd_http_response_free(sd_http_response *r);

@@ -42,7 +42,7 @@ static bool is_space(char ch)
     return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
-static size_t on_header(char *data, size_t size, size_t nitems, void *ud)
+size_t http_on_header(char *data, size_t size, size_t nitems, void *ud)
 {
     http_xfer *x = ud;
     size_t n = size * nitems;
@@ -81,6 +81,12 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *ud)
     return n;
 }
 
+bool http_keep_error_body(sd_buf *b, const char *data, size_t n)
+{
+    size_t room = HTTP_ERROR_BODY_KEEP > b->len ? HTTP_ERROR_BODY_KEEP - b->len : 0;
+    return sd_buf_append(b, data, n < room ? n : room) == 0;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
     http_xfer *x = ud;
@@ -96,13 +102,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
         return x->cb_err ? 0 : n;
     }
     sd_buf *b = &x->resp->body;
-    if (!ok) {
-        /* An error answer: keep its beginning (for the service's error code). */
-        size_t room = HTTP_ERROR_BODY_KEEP > b->len ? HTTP_ERROR_BODY_KEEP - b->len : 0;
-        if (sd_buf_append(b, data, n < room ? n : room))
-            return 0;
-        return n;
-    }
+    if (!ok) /* an error answer: keep its beginning (for the service's error code) */
+        return http_keep_error_body(b, data, n) ? n : 0;
     if (n > x->cap - b->len) {
         x->too_big = true;
         return 0;
@@ -213,9 +214,11 @@ static CURLcode setup(http_xfer *x)
     /* Proxies: nothing is set, so libcurl follows http_proxy, https_proxy,
      * all_proxy and no_proxy from the environment. */
     SET(CURLOPT_HTTPHEADER, x->hdrs);
-    SET(CURLOPT_HEADERFUNCTION, on_header);
+    /* A proxy's CONNECT answer is not the answer: keep it from the callbacks. */
+    SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+    SET(CURLOPT_HEADERFUNCTION, x->on_header ? x->on_header : http_on_header);
     SET(CURLOPT_HEADERDATA, x);
-    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEFUNCTION, x->on_body ? x->on_body : on_body);
     SET(CURLOPT_WRITEDATA, x);
     if (c->cfg.trace) {
         SET(CURLOPT_DEBUGFUNCTION, on_debug);
@@ -411,9 +414,11 @@ sd_error *http_exchange(http_xfer *x)
         x->cap = req->max_body ? req->max_body : HTTP_DEFAULT_MAX_BODY;
         x->too_big = false;
         x->errbuf[0] = '\0';
+        if (x->restart)
+            x->restart(x);
         CURLcode rc = start(x);
         if (rc == CURLE_OK)
-            rc = http_drive(x, NULL);
+            rc = http_drive(x, x->ready);
         bool more = can_retry && attempt < c->cfg.max_retries;
         if (x->cb_err) {
             err = x->cb_err;
@@ -426,6 +431,8 @@ sd_error *http_exchange(http_xfer *x)
             err = http_transport_error(x, rc, attempt + 1);
             break;
         }
+        if (x->running)
+            break; /* a stream's 2xx answer: its reader takes it from here */
         curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &resp->status);
         if (more && retryable_status(resp->status))
             continue;

@@ -12,15 +12,24 @@ Endpoints (KEY is any string, so that cases do not see each other's counts):
   /huge                 a 64 MiB body (stops when the client goes away)
   /badstatus            a garbage status line
   /stall                headers and 5 of 100 bytes, then nothing for 30 s
+  /stallhead            headers announcing 100 bytes, then nothing for 30 s
+  /bytes?n=N            N bytes of "abc...zabc..." (byte i is 'a' + i % 26);
+                        &chunked=1: in chunks, no Content-Length;
+                        &cut=M: only the first M bytes, then the connection
+                        closes (&reset=1: aborted with a TCP reset)
   /conns                how many TCP connections were accepted so far
 """
+import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
+# Whole periods of the pattern, so that block after block continues it.
+PATTERN = bytes(ord("a") + i % 26 for i in range(26)) * 40330
 lock = threading.Lock()
 hits = {}
 conns = [0]
@@ -59,6 +68,36 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def send_bytes(self, q):
+        n = int(q.get("n", ["0"])[0])
+        cut = int(q.get("cut", [str(n)])[0])
+        chunked = q.get("chunked", [""])[0] == "1"
+        self.send_response(200)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(n))
+        self.end_headers()
+        pos, end = 0, min(n, cut)
+        try:
+            while pos < end:
+                k = min(len(PATTERN), end - pos)
+                if chunked:
+                    self.wfile.write(b"%x\r\n" % k + PATTERN[:k] + b"\r\n")
+                else:
+                    self.wfile.write(PATTERN[:k])
+                pos += k
+            if chunked and cut >= n:
+                self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            pass  # the client went away
+        if cut < n:
+            if q.get("reset", [""])[0] == "1":
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                           struct.pack("ii", 1, 0))
+            self.close_connection = True
 
     def count(self, key):
         with lock:
@@ -119,6 +158,15 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             time.sleep(30)
             self.close_connection = True
+        elif p == "/stallhead":
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(30)
+            self.close_connection = True
+        elif p == "/bytes":
+            self.send_bytes(q)
         else:
             self.send(404, b"not found")
 
