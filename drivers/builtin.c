@@ -3,5 +3,7 @@
 const sd_builtin_driver sd_builtin_drivers[] = {
     {"filesystem", sd_filesystem_factory},
     {"inmemory", sd_inmemory_factory},
+    {"s3", sd_s3_factory},
+    {"s3aws", sd_s3aws_factory},
     {NULL, NULL},
 };

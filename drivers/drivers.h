@@ -6,6 +6,8 @@
 
 sd_error *sd_inmemory_factory(sd_params *params, sd_driver **out);
 sd_error *sd_filesystem_factory(sd_params *params, sd_driver **out);
+sd_error *sd_s3_factory(sd_params *params, sd_driver **out);
+sd_error *sd_s3aws_factory(sd_params *params, sd_driver **out);
 
 typedef struct sd_builtin_driver {
     const char *name;
