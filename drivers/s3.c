@@ -352,6 +352,7 @@ void s3_destroy_driver(sd_driver *drv)
         free(*h);
     free(d->upload_headers);
     free((char *)d->http.user_agent);
+    free((char *)d->http.ca_file);
     free(d->access_key);
     free(d->secret_key);
     free(d->session_token);
@@ -404,6 +405,12 @@ static sd_error *s3_create(const char *name, sd_params *params, sd_driver **out)
     d->copy_threshold = s.copythreshold;
     sd_http_config_default(&d->http);
     d->http.skipverify = s.skipverify;
+    /* AWS's own tools take their CA bundle from here; users expect the same. */
+    const char *ca = getenv("AWS_CA_BUNDLE");
+    if (ca && *ca && !(d->http.ca_file = sd_strdup(ca))) {
+        e = s3_oom();
+        goto fail;
+    }
     d->http.max_retries = (int)s.maxretries;
     if (s.loglevel && strncasecmp(s.loglevel, "debug", 5) == 0)
         d->http.trace = s3_trace;

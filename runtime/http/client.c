@@ -123,6 +123,11 @@ sd_error *sd_http_client_new(const sd_http_config *cfg, sd_http_client **out)
     c->cfg.user_agent = c->user_agent;
     if (!c->user_agent)
         goto oom;
+    if (c->cfg.ca_file && *c->cfg.ca_file) {
+        if (!(c->ca_file = sd_strdup(c->cfg.ca_file)))
+            goto oom;
+    }
+    c->cfg.ca_file = c->ca_file;
     if (!c->cfg.share) {
         c->own_share = sd_http_share_new();
         if (!c->own_share)
@@ -156,6 +161,7 @@ void sd_http_client_free(sd_http_client *c)
         curl_easy_cleanup(c->easy);
     sd_http_share_free(c->own_share);
     free(c->user_agent);
+    free(c->ca_file);
     free(c);
 }
 

@@ -11,6 +11,7 @@
 struct sd_http_client {
     sd_http_config cfg;       /* cfg.user_agent points at user_agent */
     char *user_agent;         /* owned */
+    char *ca_file;            /* owned; cfg.ca_file points at it (or NULL) */
     sd_http_share *own_share; /* owned when cfg had none */
     CURL *easy;               /* reused for every request */
     CURLM *multi;             /* made on first use; every transfer runs on it, and its

@@ -58,6 +58,7 @@ typedef struct sd_http_config {
     sd_http_trace_fn trace;   /* NULL: no trace */
     void *trace_ud;
     const char *user_agent;   /* copied; NULL: "storagedriver/<version>" */
+    const char *ca_file;      /* copied; CA certificates for TLS; NULL: the system's */
     sd_http_share *share;     /* NULL: the client makes its own */
 } sd_http_config;
 

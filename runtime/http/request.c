@@ -207,6 +207,8 @@ static CURLcode setup(http_xfer *x)
         SET(CURLOPT_LOW_SPEED_LIMIT, c->cfg.low_speed_limit);
         SET(CURLOPT_LOW_SPEED_TIME, c->cfg.low_speed_time);
     }
+    if (c->cfg.ca_file)
+        SET(CURLOPT_CAINFO, c->cfg.ca_file);
     if (c->cfg.skipverify) {
         SET(CURLOPT_SSL_VERIFYPEER, 0L);
         SET(CURLOPT_SSL_VERIFYHOST, 0L);
