@@ -339,11 +339,7 @@ static void s3_trace(void *ud, const char *line)
 void s3_destroy_driver(sd_driver *drv)
 {
     s3_driver *d = (s3_driver *)drv;
-    for (size_t i = 0; i < d->nidle; i++)
-        sd_http_client_free(d->idle[i]);
-    free(d->idle);
-    sd_http_share_free(d->share);
-    pthread_mutex_destroy(&d->mu);
+    sd_http_pool_free(d->pool);
     if (d->secret_key)
         memset(d->secret_key, 0, strlen(d->secret_key));
     if (d->session_token)
@@ -351,8 +347,6 @@ void s3_destroy_driver(sd_driver *drv)
     for (char **h = d->upload_headers; h && *h; h++)
         free(*h);
     free(d->upload_headers);
-    free((char *)d->http.user_agent);
-    free((char *)d->http.ca_file);
     free(d->access_key);
     free(d->secret_key);
     free(d->session_token);
@@ -384,7 +378,6 @@ static sd_error *s3_create(const char *name, sd_params *params, sd_driver **out)
         s3_settings_free(&s);
         return s3_oom();
     }
-    pthread_mutex_init(&d->mu, NULL);
     d->base.ops = &s3_driver_ops;
     d->name = sd_strdup(name);
     d->base.name = d->name;
@@ -403,28 +396,25 @@ static sd_error *s3_create(const char *name, sd_params *params, sd_driver **out)
     d->copy_chunksize = s.copychunk;
     d->copy_concurrency = s.copyconc;
     d->copy_threshold = s.copythreshold;
-    sd_http_config_default(&d->http);
-    d->http.skipverify = s.skipverify;
+    sd_http_config http;
+    sd_http_config_default(&http);
+    http.skipverify = s.skipverify;
     /* AWS's own tools take their CA bundle from here; users expect the same. */
     const char *ca = getenv("AWS_CA_BUNDLE");
-    if (ca && *ca && !(d->http.ca_file = sd_strdup(ca))) {
-        e = s3_oom();
-        goto fail;
-    }
-    d->http.max_retries = (int)s.maxretries;
+    http.ca_file = ca && *ca ? ca : NULL;
+    http.max_retries = (int)s.maxretries;
     if (s.loglevel && strncasecmp(s.loglevel, "debug", 5) == 0)
-        d->http.trace = s3_trace;
+        http.trace = s3_trace;
     if (!d->name || (e = s3_endpoint(d, &s)) || (e = s3_root(d, s.rootdirectory)) ||
         (e = s3_headers(d, &s)))
         goto fail;
-    d->http.user_agent = s.useragent[0] ? sd_asprintf("storagedriver/" SD_VERSION " %s", s.useragent)
-                                        : sd_strdup("storagedriver/" SD_VERSION);
-    d->share = sd_http_share_new();
-    if (!d->http.user_agent || !d->share) {
-        e = s3_oom();
+    char *ua = s.useragent[0] ? sd_asprintf("storagedriver/" SD_VERSION " %s", s.useragent)
+                              : sd_strdup("storagedriver/" SD_VERSION);
+    http.user_agent = ua;
+    e = ua ? sd_http_pool_new(&http, &d->pool) : s3_oom();
+    free(ua);
+    if (e)
         goto fail;
-    }
-    d->http.share = d->share;
     s3_settings_free(&s);
     *out = &d->base;
     return NULL;
@@ -442,40 +432,6 @@ sd_error *sd_s3_factory(sd_params *params, sd_driver **out)
 sd_error *sd_s3aws_factory(sd_params *params, sd_driver **out)
 {
     return s3_create("s3aws", params, out);
-}
-
-/* ------------------------------------------------------------ clients */
-
-sd_error *s3_client_get(s3_driver *d, sd_http_client **out)
-{
-    pthread_mutex_lock(&d->mu);
-    if (d->nidle > 0) {
-        *out = d->idle[--d->nidle];
-        pthread_mutex_unlock(&d->mu);
-        return NULL;
-    }
-    pthread_mutex_unlock(&d->mu);
-    return sd_http_client_new(&d->http, out);
-}
-
-void s3_client_put(s3_driver *d, sd_http_client *c)
-{
-    if (!c)
-        return;
-    pthread_mutex_lock(&d->mu);
-    if (d->nidle == d->capidle) {
-        size_t ncap = d->capidle ? d->capidle * 2 : 8;
-        sd_http_client **n = realloc(d->idle, ncap * sizeof *n);
-        if (!n) {
-            pthread_mutex_unlock(&d->mu);
-            sd_http_client_free(c);
-            return;
-        }
-        d->idle = n;
-        d->capidle = ncap;
-    }
-    d->idle[d->nidle++] = c;
-    pthread_mutex_unlock(&d->mu);
 }
 
 /* ------------------------------------------------------------ requests */
@@ -694,21 +650,16 @@ sd_error *s3_do(s3_driver *d, sd_http_client *c, const s3_req *r, sd_http_respon
     if (e)
         return e;
     sd_http_client *own = NULL;
-    if (!c && (e = s3_client_get(d, &own)) != NULL) {
+    if (!c && (e = sd_http_pool_get(d->pool, &own)) != NULL) {
         s3_built_free(&b);
         return e;
     }
     sd_http_request q;
     s3_http_req(r, &b, &q);
     e = sd_http_do(c ? c : own, &q, resp);
-    if (own) {
-        /* A client whose transfer failed may hold a broken connection:
-         * dropping it costs one reconnect at most. */
-        if (e)
-            sd_http_client_free(own);
-        else
-            s3_client_put(d, own);
-    }
+    /* A client whose transfer failed may hold a broken connection:
+     * dropping it costs one reconnect at most. */
+    sd_http_pool_put(d->pool, own, e == NULL);
     s3_built_free(&b);
     return e;
 }

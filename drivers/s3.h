@@ -19,6 +19,7 @@
 
 #include "drivers.h"
 #include "../runtime/http/http.h"
+#include "../runtime/http/pool.h"
 #include "../runtime/xml.h"
 
 #define S3_MIN_PART ((int64_t)5 << 20)
@@ -43,12 +44,7 @@ typedef struct s3_driver {
     int64_t chunksize;
     int64_t upload_concurrency;
     int64_t copy_chunksize, copy_concurrency, copy_threshold;
-    sd_http_config http;
-    sd_http_share *share;
-    /* Idle clients, one per concurrent request; any thread takes one. */
-    pthread_mutex_t mu;
-    sd_http_client **idle;
-    size_t nidle, capidle;
+    sd_http_pool *pool;  /* the clients, shared by every thread */
 } s3_driver;
 
 /* One request to the bucket. */
@@ -73,8 +69,6 @@ typedef struct s3_req {
 } s3_req;
 
 /* s3.c */
-sd_error *s3_client_get(s3_driver *d, sd_http_client **out);
-void s3_client_put(s3_driver *d, sd_http_client *c);
 /* Builds, signs and sends r with client c (NULL: one from the pool).  Any
  * HTTP status is an answer (see sd_http_do). */
 sd_error *s3_do(s3_driver *d, sd_http_client *c, const s3_req *r, sd_http_response *resp);
@@ -113,10 +107,6 @@ void s3_destroy_driver(sd_driver *drv);
 
 /* s3_ops.c */
 extern const sd_driver_ops s3_driver_ops;
-/* Runs job(ud, i, client) for i in [0, n) on up to conc threads; the first
- * error is returned (the rest still finish). */
-typedef sd_error *(*s3_job_fn)(void *ud, size_t i, sd_http_client *c);
-sd_error *s3_parallel(s3_driver *d, size_t n, int64_t conc, s3_job_fn job, void *ud);
 /* HEAD of a key: *found false on 404. */
 sd_error *s3_head(s3_driver *d, const char *key, const char *path, bool *found,
                   int64_t *size, int64_t *mtime);

@@ -16,70 +16,6 @@ static sd_error *ops_oom(void)
     return sd_err_driver("out of memory");
 }
 
-/* ------------------------------------------------------------ parallel jobs */
-
-typedef struct par_ctx {
-    s3_driver *d;
-    size_t n, next;
-    s3_job_fn job;
-    void *ud;
-    pthread_mutex_t mu;
-    sd_error *err;
-} par_ctx;
-
-static void *par_worker(void *arg)
-{
-    par_ctx *p = arg;
-    sd_http_client *c = NULL;
-    sd_error *ce = s3_client_get(p->d, &c);
-    for (;;) {
-        pthread_mutex_lock(&p->mu);
-        if (ce && !p->err) {
-            p->err = ce;
-            ce = NULL;
-        }
-        size_t i = p->next;
-        bool stop = p->err != NULL || i >= p->n;
-        if (!stop)
-            p->next++;
-        pthread_mutex_unlock(&p->mu);
-        if (stop)
-            break;
-        sd_error *e = p->job(p->ud, i, c);
-        if (e) {
-            pthread_mutex_lock(&p->mu);
-            if (!p->err)
-                p->err = e;
-            else
-                sd_error_free(e);
-            pthread_mutex_unlock(&p->mu);
-        }
-    }
-    sd_error_free(ce);
-    s3_client_put(p->d, c);
-    return NULL;
-}
-
-sd_error *s3_parallel(s3_driver *d, size_t n, int64_t conc, s3_job_fn job, void *ud)
-{
-    par_ctx p = { .d = d, .n = n, .job = job, .ud = ud };
-    pthread_mutex_init(&p.mu, NULL);
-    size_t nthreads = conc < 1 ? 1 : (size_t)conc;
-    if (nthreads > n)
-        nthreads = n;
-    pthread_t *tids = nthreads > 1 ? calloc(nthreads, sizeof *tids) : NULL;
-    size_t started = 0;
-    for (size_t i = 0; tids && i + 1 < nthreads; i++)
-        if (pthread_create(&tids[started], NULL, par_worker, &p) == 0)
-            started++;
-    par_worker(&p); /* the calling thread works too */
-    for (size_t i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
-    free(tids);
-    pthread_mutex_destroy(&p.mu);
-    return p.err;
-}
-
 /* ------------------------------------------------------------ content */
 
 static sd_error *s3_get_content(sd_driver *drv, const char *path, sd_buf *out)
@@ -432,7 +368,7 @@ static sd_error *delete_batch(s3_driver *d, sd_strlist *keys)
         per = 4;
     del_ctx x = { d, keys->items, keys->len, per };
     size_t jobs = (keys->len + per - 1) / per;
-    sd_error *e = s3_parallel(d, jobs, S3_DELETE_PARALLEL, del_job, &x);
+    sd_error *e = sd_http_parallel(d->pool, jobs, S3_DELETE_PARALLEL, del_job, &x);
     sd_strlist_free(keys);
     return e;
 }
@@ -576,7 +512,7 @@ static sd_error *copy_multipart(s3_driver *d, const char *dst, const char *sourc
     for (size_t i = 0; numbers && i < parts; i++)
         numbers[i] = (int)i + 1;
     if (!e)
-        e = s3_parallel(d, parts, d->copy_concurrency, copy_part, &x);
+        e = sd_http_parallel(d->pool, parts, d->copy_concurrency, copy_part, &x);
     if (!e)
         e = s3_upload_complete(d, NULL, dst, upload_id, x.etags, numbers, parts);
     if (e)

@@ -90,7 +90,7 @@ static sd_error *rd_read(sd_reader *base, void *buf, size_t cap, size_t *n)
         r->c = NULL;
         if (r->resumes++ >= S3_READER_RESUMES || !r->etag)
             return e;
-        sd_error *ce = s3_client_get(r->d, &r->c);
+        sd_error *ce = sd_http_pool_get(r->d->pool, &r->c);
         bool at_end = false;
         sd_error *oe = ce ? ce : rd_open(r, &at_end);
         if (oe) {
@@ -110,12 +110,7 @@ static void rd_close(sd_reader *base)
     bool clean = r->s == NULL;
     if (r->s)
         sd_http_stream_close(r->s);
-    if (r->c) {
-        if (clean)
-            s3_client_put(r->d, r->c);
-        else
-            sd_http_client_free(r->c);
-    }
+    sd_http_pool_put(r->d->pool, r->c, clean);
     free(r->key);
     free(r->path);
     free(r->etag);
@@ -134,7 +129,7 @@ sd_error *s3_reader_open(s3_driver *d, const char *path, int64_t offset, sd_read
     r->pos = offset;
     r->key = s3_key(d, path);
     r->path = sd_strdup(path);
-    sd_error *e = !r->key || !r->path ? rd_oom() : s3_client_get(d, &r->c);
+    sd_error *e = !r->key || !r->path ? rd_oom() : sd_http_pool_get(d->pool, &r->c);
     bool at_end = false;
     if (!e)
         e = rd_open(r, &at_end);

@@ -1,11 +1,6 @@
-/* The s3 writer: a multipart upload fed with parts of chunksize bytes, up
- * to uploadconcurrency of them on the wire at once.
- *
- * Memory: at most uploadconcurrency buffers of chunksize bytes (the one being
- * filled included); a write that finds them all busy waits for a part to
- * finish.  A part whose upload failed (after the HTTP layer's retries) keeps
- * its buffer and is sent again, synchronously, by the next call; nothing
- * written is dropped.
+/* The s3 writer: a multipart upload fed by sd_parts (runtime/http/pool.h):
+ * parts of chunksize bytes, up to uploadconcurrency chunk buffers, parts
+ * sent by worker threads; a part that failed is kept and sent again.
  *
  * Requests: nothing happens on the server until a chunk is full, so a small
  * object written and committed is one PUT.  Close leaves the upload open:
@@ -28,43 +23,15 @@ static sd_error *wr_oom(void)
     return sd_err_driver("out of memory");
 }
 
-typedef struct wr_part {
-    int num;
-    int64_t size;
-    char *etag;
-} wr_part;
-
-typedef struct s3_writer s3_writer;
-
-typedef struct wr_job {
-    s3_writer *w;
-    int num;
-    char *buf;
-    size_t len;
-} wr_job;
-
-struct s3_writer {
+typedef struct s3_writer {
     sd_writer base;
     s3_driver *d;
     char *key, *path;
     char *upload_id;    /* NULL until the upload exists */
     char *tail_key;     /* the side object of this upload */
     bool tail_stored;   /* the server may hold a tail object */
-    int next_part;
-    int64_t size;       /* every byte accepted */
-    char *buf;          /* the chunk being filled (NULL: none yet) */
-    size_t len;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int inflight;
-    char **spare;       /* free buffers */
-    int nspare, nbufs;  /* nbufs: buffers allocated, in any use */
-    wr_part *parts;     /* uploaded parts, in completion order */
-    size_t nparts, capparts;
-    wr_job **failed;    /* parts to send again */
-    size_t nfailed, capfailed;
-    sd_error *async_err; /* the latest part failure */
-};
+    sd_parts *parts;
+} s3_writer;
 
 /* ------------------------------------------------------ upload requests */
 
@@ -173,119 +140,7 @@ static sd_error *upload_part(s3_driver *d, sd_http_client *c, const char *key,
     return e;
 }
 
-/* ------------------------------------------------------ parts in flight */
-
-/* Records a finished part; called with w->mu held. */
-static int wr_add_part(s3_writer *w, int num, int64_t size, char *etag)
-{
-    if (w->nparts == w->capparts) {
-        size_t ncap = w->capparts ? w->capparts * 2 : 16;
-        wr_part *p = realloc(w->parts, ncap * sizeof *p);
-        if (!p)
-            return -1;
-        w->parts = p;
-        w->capparts = ncap;
-    }
-    w->parts[w->nparts++] = (wr_part){ num, size, etag };
-    return 0;
-}
-
-static int wr_push_failed(s3_writer *w, wr_job *j)
-{
-    if (w->nfailed == w->capfailed) {
-        size_t ncap = w->capfailed ? w->capfailed * 2 : 4;
-        wr_job **f = realloc(w->failed, ncap * sizeof *f);
-        if (!f)
-            return -1;
-        w->failed = f;
-        w->capfailed = ncap;
-    }
-    w->failed[w->nfailed++] = j;
-    return 0;
-}
-
-static void wr_release_buf(s3_writer *w, char *buf)
-{
-    w->spare[w->nspare++] = buf;
-}
-
-/* Runs one part upload and records its outcome.  The job is freed on
- * success, parked in w->failed on failure. */
-static void wr_run_job(wr_job *j, sd_http_client *c)
-{
-    s3_writer *w = j->w;
-    char *etag = NULL;
-    sd_error *e = upload_part(w->d, c, w->key, w->upload_id, j->num, j->buf, j->len, &etag);
-    pthread_mutex_lock(&w->mu);
-    if (!e && wr_add_part(w, j->num, (int64_t)j->len, etag) != 0)
-        e = wr_oom();
-    if (!e) {
-        wr_release_buf(w, j->buf);
-        free(j);
-    } else {
-        free(etag);
-        if (wr_push_failed(w, j) != 0) {
-            /* Cannot even remember it: the bytes are lost; say so for good. */
-            sd_error_free(e);
-            e = sd_err_driver("out of memory keeping a failed part of %s", w->path);
-            wr_release_buf(w, j->buf);
-            free(j);
-        }
-        sd_error_free(w->async_err);
-        w->async_err = e;
-    }
-    pthread_mutex_unlock(&w->mu);
-}
-
-static void *wr_thread(void *arg)
-{
-    wr_job *j = arg;
-    s3_writer *w = j->w;
-    sd_http_client *c = NULL;
-    sd_error *e = s3_client_get(w->d, &c);
-    if (e) {
-        pthread_mutex_lock(&w->mu);
-        if (wr_push_failed(w, j) != 0) {
-            wr_release_buf(w, j->buf);
-            free(j);
-        }
-        sd_error_free(w->async_err);
-        w->async_err = e;
-        pthread_mutex_unlock(&w->mu);
-    } else {
-        wr_run_job(j, c);
-        s3_client_put(w->d, c);
-    }
-    pthread_mutex_lock(&w->mu);
-    w->inflight--;
-    pthread_cond_broadcast(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    return NULL;
-}
-
-/* Waits for every part in flight, then sends the failed ones again, one by
- * one.  An error leaves them parked (and the writer usable). */
-static sd_error *wr_settle(s3_writer *w)
-{
-    pthread_mutex_lock(&w->mu);
-    while (w->inflight > 0)
-        pthread_cond_wait(&w->cv, &w->mu);
-    size_t n = w->nfailed;
-    wr_job **jobs = w->failed;
-    w->failed = NULL;
-    w->nfailed = w->capfailed = 0;
-    sd_error_free(w->async_err);
-    w->async_err = NULL;
-    pthread_mutex_unlock(&w->mu);
-    for (size_t i = 0; i < n; i++)
-        wr_run_job(jobs[i], NULL);
-    free(jobs);
-    pthread_mutex_lock(&w->mu);
-    sd_error *e = w->async_err;
-    w->async_err = NULL;
-    pthread_mutex_unlock(&w->mu);
-    return e;
-}
+/* ------------------------------------------------------ the writer */
 
 /* The side object of the upload: named after its id, so that a tail left
  * by another upload of the same key is never taken for this one's. */
@@ -310,121 +165,36 @@ static sd_error *wr_ensure_upload(s3_writer *w)
     return e ? e : wr_set_tail_key(w);
 }
 
-/* Gets a chunk buffer: a spare one, a new one while under the limit, else
- * waits for a part to finish. */
-static sd_error *wr_take_buf(s3_writer *w)
+static sd_error *wr_begin(void *ud)
 {
-    for (;;) {
-        pthread_mutex_lock(&w->mu);
-        while (w->nspare == 0 && w->nbufs >= w->d->upload_concurrency && w->inflight > 0)
-            pthread_cond_wait(&w->cv, &w->mu);
-        if (w->nspare > 0) {
-            w->buf = w->spare[--w->nspare];
-            pthread_mutex_unlock(&w->mu);
-            return NULL;
-        }
-        if (w->nbufs < w->d->upload_concurrency) {
-            w->nbufs++;
-            pthread_mutex_unlock(&w->mu);
-            w->buf = malloc((size_t)w->d->chunksize);
-            if (!w->buf) {
-                pthread_mutex_lock(&w->mu);
-                w->nbufs--;
-                pthread_mutex_unlock(&w->mu);
-                return wr_oom();
-            }
-            return NULL;
-        }
-        pthread_mutex_unlock(&w->mu);
-        /* Every buffer belongs to a failed part: send them again first. */
-        sd_error *e = wr_settle(w);
-        if (e)
-            return e;
-    }
+    return wr_ensure_upload(ud);
 }
 
-/* Hands the full buffer to a thread as the next part. */
-static sd_error *wr_submit(s3_writer *w)
+static sd_error *wr_send(void *ud, sd_http_client *c, int num, const void *data, size_t len,
+                         char **tag)
 {
-    sd_error *e = wr_ensure_upload(w);
-    if (e)
-        return e;
-    wr_job *j = malloc(sizeof *j);
-    if (!j)
-        return wr_oom();
-    *j = (wr_job){ w, w->next_part, w->buf, w->len };
-    pthread_mutex_lock(&w->mu);
-    w->inflight++;
-    pthread_mutex_unlock(&w->mu);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_t tid;
-    int rc = pthread_create(&tid, &attr, wr_thread, j);
-    pthread_attr_destroy(&attr);
-    if (rc != 0) {
-        /* No thread: do it here. */
-        wr_thread(j);
-    }
-    w->next_part++;
-    w->buf = NULL;
-    w->len = 0;
-    return NULL;
+    s3_writer *w = ud;
+    return upload_part(w->d, c, w->key, w->upload_id, num, data, len, tag);
 }
+
+static const sd_parts_ops wr_parts_ops = { .send = wr_send, .begin = wr_begin };
 
 static sd_error *wr_write(sd_writer *base, const void *data, size_t len)
 {
-    s3_writer *w = (s3_writer *)base;
-    const char *p = data;
-    size_t chunk = (size_t)w->d->chunksize;
-    pthread_mutex_lock(&w->mu);
-    bool failed = w->nfailed > 0;
-    pthread_mutex_unlock(&w->mu);
-    sd_error *e = failed ? wr_settle(w) : NULL;
-    while (!e && len > 0) {
-        if (w->buf && w->len == chunk && (e = wr_submit(w)) != NULL)
-            break;
-        if (!w->buf && (e = wr_take_buf(w)) != NULL)
-            break;
-        size_t n = chunk - w->len < len ? chunk - w->len : len;
-        memcpy(w->buf + w->len, p, n);
-        w->len += n;
-        w->size += (int64_t)n;
-        p += n;
-        len -= n;
-    }
-    if (!e && w->buf && w->len == chunk)
-        e = wr_submit(w);
-    return e;
+    return sd_parts_write(((s3_writer *)base)->parts, data, len);
 }
 
 static int64_t wr_size(sd_writer *base)
 {
-    return ((s3_writer *)base)->size;
+    s3_writer *w = (s3_writer *)base;
+    return sd_parts_flushed(w->parts) + (int64_t)sd_parts_buffered(w->parts, NULL);
 }
 
-static int part_cmp(const void *a, const void *b)
+/* Sends the buffered bytes as a part and waits for every part. */
+static sd_error *wr_flush(s3_writer *w)
 {
-    const wr_part *x = a, *y = b;
-    return (x->num > y->num) - (x->num < y->num);
-}
-
-/* Sorts the parts and checks they are 1..n. */
-static sd_error *wr_parts_in_order(s3_writer *w)
-{
-    qsort(w->parts, w->nparts, sizeof *w->parts, part_cmp);
-    for (size_t i = 0; i < w->nparts; i++)
-        if (w->parts[i].num != (int)i + 1)
-            return sd_err_driver("upload of %s: part %zu is missing", w->path, i + 1);
-    return NULL;
-}
-
-static int64_t wr_flushed(const s3_writer *w)
-{
-    int64_t s = 0;
-    for (size_t i = 0; i < w->nparts; i++)
-        s += w->parts[i].size;
-    return s;
+    sd_error *e = sd_parts_submit(w->parts);
+    return e ? e : sd_parts_settle(w->parts);
 }
 
 static sd_error *wr_delete_tail(s3_writer *w)
@@ -440,37 +210,38 @@ static sd_error *wr_delete_tail(s3_writer *w)
 static sd_error *wr_close(sd_writer *base)
 {
     s3_writer *w = (s3_writer *)base;
-    sd_error *e = wr_settle(w);
-    if (e)
+    const sd_part *parts;
+    size_t n;
+    const char *tail;
+    sd_error *e = sd_parts_settle(w->parts);
+    if (!e && sd_parts_buffered(w->parts, NULL) >= (size_t)S3_MIN_PART)
+        e = wr_flush(w);
+    if (e || (e = wr_ensure_upload(w)) || (e = sd_parts_list(w->parts, &parts, &n)))
         return e;
-    if (w->len >= (size_t)S3_MIN_PART) {
-        if ((e = wr_submit(w)) || (e = wr_settle(w)))
-            return e;
-    }
-    if ((e = wr_ensure_upload(w)) != NULL)
-        return e;
-    if ((e = wr_parts_in_order(w)) != NULL)
-        return e;
-    if (w->len == 0)
+    size_t len = sd_parts_buffered(w->parts, &tail);
+    if (len == 0)
         return wr_delete_tail(w);
-    char parts[64], offset[64];
-    snprintf(parts, sizeof parts, "x-amz-meta-sd-parts: %zu", w->nparts);
-    snprintf(offset, sizeof offset, "x-amz-meta-sd-offset: %lld", (long long)wr_flushed(w));
-    const char *extra[] = { parts, offset, NULL };
+    char np[64], off[64];
+    snprintf(np, sizeof np, "x-amz-meta-sd-parts: %zu", n);
+    snprintf(off, sizeof off, "x-amz-meta-sd-offset: %lld", (long long)sd_parts_flushed(w->parts));
+    const char *extra[] = { np, off, NULL };
     w->tail_stored = true;
-    return s3_put_bytes(w->d, NULL, w->tail_key, w->buf, w->len, extra);
+    return s3_put_bytes(w->d, NULL, w->tail_key, tail, len, extra);
 }
 
 static sd_error *wr_commit(sd_writer *base)
 {
     s3_writer *w = (s3_writer *)base;
-    sd_error *e = wr_settle(w);
-    if (e)
+    const sd_part *parts;
+    size_t n;
+    const char *buf;
+    sd_error *e = sd_parts_settle(w->parts);
+    if (e || (e = sd_parts_list(w->parts, &parts, &n)))
         return e;
-    if (w->nparts == 0) {
+    if (n == 0) {
         /* One PUT; an upload opened by an earlier close is dropped after. */
-        e = s3_put_bytes(w->d, NULL, w->key, w->buf ? w->buf : "", w->len, NULL);
-        if (e)
+        size_t len = sd_parts_buffered(w->parts, &buf);
+        if ((e = s3_put_bytes(w->d, NULL, w->key, len ? buf : "", len, NULL)) != NULL)
             return e;
         if (w->upload_id) {
             sd_error_free(s3_upload_abort(w->d, NULL, w->key, w->upload_id));
@@ -478,24 +249,20 @@ static sd_error *wr_commit(sd_writer *base)
         }
         return NULL;
     }
-    if (w->len > 0) {
-        if ((e = wr_submit(w)) || (e = wr_settle(w)))
-            return e;
-    }
-    if ((e = wr_parts_in_order(w)) != NULL)
+    if ((e = wr_flush(w)) || (e = sd_parts_list(w->parts, &parts, &n)))
         return e;
-    char **etags = calloc(w->nparts, sizeof *etags);
-    int *nums = calloc(w->nparts, sizeof *nums);
+    char **etags = calloc(n, sizeof *etags);
+    int *nums = calloc(n, sizeof *nums);
     if (!etags || !nums) {
         free(etags);
         free(nums);
         return wr_oom();
     }
-    for (size_t i = 0; i < w->nparts; i++) {
-        etags[i] = w->parts[i].etag;
-        nums[i] = w->parts[i].num;
+    for (size_t i = 0; i < n; i++) {
+        etags[i] = parts[i].tag;
+        nums[i] = parts[i].num;
     }
-    e = s3_upload_complete(w->d, NULL, w->key, w->upload_id, etags, nums, w->nparts);
+    e = s3_upload_complete(w->d, NULL, w->key, w->upload_id, etags, nums, n);
     free(etags);
     free(nums);
     if (!e)
@@ -506,7 +273,8 @@ static sd_error *wr_commit(sd_writer *base)
 static sd_error *wr_cancel(sd_writer *base)
 {
     s3_writer *w = (s3_writer *)base;
-    sd_error_free(wr_settle(w));
+    sd_error_free(sd_parts_settle(w->parts));
+    sd_parts_discard(w->parts);
     sd_error *e = NULL;
     if (w->upload_id) {
         e = s3_upload_abort(w->d, NULL, w->key, w->upload_id);
@@ -516,34 +284,15 @@ static sd_error *wr_cancel(sd_writer *base)
         else
             sd_error_free(te);
     }
-    w->len = 0;
     return e;
 }
 
 static void wr_destroy(sd_writer *base)
 {
     s3_writer *w = (s3_writer *)base;
-    if (w->base.state == SD_WRITER_OPEN)
+    if (w->parts && w->base.state == SD_WRITER_OPEN)
         sd_error_free(wr_close(base)); /* abandoned: keep it resumable */
-    pthread_mutex_lock(&w->mu);
-    while (w->inflight > 0)
-        pthread_cond_wait(&w->cv, &w->mu);
-    pthread_mutex_unlock(&w->mu);
-    for (size_t i = 0; i < w->nfailed; i++) {
-        free(w->failed[i]->buf);
-        free(w->failed[i]);
-    }
-    free(w->failed);
-    for (int i = 0; i < w->nspare; i++)
-        free(w->spare[i]);
-    free(w->spare);
-    free(w->buf);
-    for (size_t i = 0; i < w->nparts; i++)
-        free(w->parts[i].etag);
-    free(w->parts);
-    sd_error_free(w->async_err);
-    pthread_cond_destroy(&w->cv);
-    pthread_mutex_destroy(&w->mu);
+    sd_parts_free(w->parts);
     free(w->key);
     free(w->path);
     free(w->upload_id);
@@ -648,9 +397,8 @@ static sd_error *wr_list_parts(s3_writer *w)
             if (!num || !size || !et) {
                 free(et);
                 e = sd_err_driver("list parts of %s: malformed answer", w->path);
-            } else if (wr_add_part(w, atoi(num), strtoll(size, NULL, 10), et) != 0) {
-                free(et);
-                e = wr_oom();
+            } else {
+                e = sd_parts_add(w->parts, atoi(num), strtoll(size, NULL, 10), et);
             }
         }
         bool more = false;
@@ -667,9 +415,9 @@ static sd_error *wr_list_parts(s3_writer *w)
         if (e || !more)
             break;
     }
-    if (!e)
-        e = wr_parts_in_order(w);
-    return e;
+    const sd_part *parts;
+    size_t n;
+    return e ? e : sd_parts_list(w->parts, &parts, &n);
 }
 
 /* Reads the tail side object into the buffer when it belongs after the parts. */
@@ -690,12 +438,11 @@ static sd_error *wr_load_tail(s3_writer *w)
         const char *np = sd_http_response_header(&resp, "x-amz-meta-sd-parts");
         const char *no = sd_http_response_header(&resp, "x-amz-meta-sd-offset");
         char want[32];
-        snprintf(want, sizeof want, "%lld", (long long)wr_flushed(w));
-        bool ours = np && no && strtoull(np, NULL, 10) == w->nparts && strcmp(no, want) == 0;
-        if (ours && resp.body.len > 0 && (e = wr_take_buf(w)) == NULL) {
-            memcpy(w->buf, resp.body.data, resp.body.len);
-            w->len = resp.body.len;
-        }
+        snprintf(want, sizeof want, "%lld", (long long)sd_parts_flushed(w->parts));
+        bool ours = np && no && strtol(np, NULL, 10) == sd_parts_next(w->parts) - 1 &&
+                    strcmp(no, want) == 0;
+        if (ours)
+            e = sd_parts_write(w->parts, resp.body.data, resp.body.len);
     }
     sd_http_response_free(&resp);
     return e;
@@ -710,10 +457,8 @@ static sd_error *wr_from_object(s3_writer *w, int64_t size)
                      .max_body = (size_t)w->d->chunksize };
         sd_http_response resp;
         e = s3_call(w->d, NULL, &r, &resp, w->path);
-        if (!e && resp.body.len > 0 && (e = wr_take_buf(w)) == NULL) {
-            memcpy(w->buf, resp.body.data, resp.body.len);
-            w->len = resp.body.len;
-        }
+        if (!e)
+            e = sd_parts_write(w->parts, resp.body.data, resp.body.len);
         sd_http_response_free(&resp);
         return e;
     }
@@ -726,13 +471,7 @@ static sd_error *wr_from_object(s3_writer *w, int64_t size)
     e = source ? s3_copy_part(w->d, NULL, w->key, w->upload_id, 1, source, 0, size - 1, &etag)
                : wr_oom();
     free(source);
-    if (!e && wr_add_part(w, 1, size, etag) != 0) {
-        free(etag);
-        e = wr_oom();
-    }
-    if (!e)
-        w->next_part = 2;
-    return e;
+    return e ? e : sd_parts_add(w->parts, 1, size, etag);
 }
 
 sd_error *s3_writer_open(s3_driver *d, const char *path, bool append, sd_writer **out)
@@ -740,17 +479,16 @@ sd_error *s3_writer_open(s3_driver *d, const char *path, bool append, sd_writer 
     s3_writer *w = calloc(1, sizeof *w);
     if (!w)
         return wr_oom();
-    pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
     w->base.ops = &s3_writer_ops;
     w->d = d;
-    w->next_part = 1;
     w->key = s3_key(d, path);
     w->path = sd_strdup(path);
-    w->spare = calloc((size_t)d->upload_concurrency, sizeof *w->spare);
     sd_error *e = NULL;
-    if (!w->key || !w->path || !w->spare)
+    if (!w->key || !w->path)
         e = wr_oom();
+    else
+        e = sd_parts_new(d->pool, (size_t)d->chunksize, (int)d->upload_concurrency,
+                         &wr_parts_ops, w, &w->parts);
     if (!e && append) {
         char *id = NULL;
         e = wr_find_upload(w, &id);
@@ -758,7 +496,6 @@ sd_error *s3_writer_open(s3_driver *d, const char *path, bool append, sd_writer 
             w->upload_id = id;
             if (!(e = wr_set_tail_key(w)) && !(e = wr_list_parts(w)))
                 e = wr_load_tail(w);
-            w->next_part = (int)w->nparts + 1;
         } else if (!e) {
             bool found = false;
             int64_t size = 0, mtime = 0;
@@ -768,7 +505,6 @@ sd_error *s3_writer_open(s3_driver *d, const char *path, bool append, sd_writer 
             if (!e && size > 0)
                 e = wr_from_object(w, size);
         }
-        w->size = wr_flushed(w) + (int64_t)w->len;
     }
     if (e) {
         w->base.state = SD_WRITER_CANCELLED; /* nothing to keep */
