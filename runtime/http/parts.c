@@ -334,7 +334,8 @@ sd_error *sd_parts_list(sd_parts *p, const sd_part **parts, size_t *n)
 {
     parts_wait_idle(p);
     pthread_mutex_lock(&p->mu);
-    qsort(p->parts, p->nparts, sizeof *p->parts, part_cmp);
+    if (p->nparts > 1) /* qsort wants a non-NULL base even for nothing */
+        qsort(p->parts, p->nparts, sizeof *p->parts, part_cmp);
     sd_error *e = NULL;
     for (size_t i = 0; i < p->nparts && !e; i++)
         if (p->parts[i].num != (int)i + 1)
