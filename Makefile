@@ -29,7 +29,7 @@ MODJIT  = $(BUILD)/luajit/storagedriver/core.so
 EXAMPLE = $(BUILD)/example
 
 .PHONY: all lua54 luajit test sanitize demo bench install clean deps test-deps rock install-rock
-TESTPROGS = $(BUILD)/sigv4_vectors $(BUILD)/http_test $(BUILD)/xml_test
+TESTPROGS = $(BUILD)/sigv4_vectors $(BUILD)/azure_vectors $(BUILD)/http_test $(BUILD)/xml_test
 all: $(LIB_A) $(LIB_SO) $(PC) $(MOD54) $(MODJIT) $(EXAMPLE) $(TESTPROGS)
 lua54: $(MOD54)
 luajit: $(MODJIT)
@@ -79,6 +79,10 @@ $(EXAMPLE): examples/example.c $(LIB_A)
 
 # The AWS SigV4 vector checker (spec/sigv4_spec.lua); only it links libjansson.
 $(BUILD)/sigv4_vectors: tests/sigv4_vectors.c runtime/sign/sigv4.h $(LIB_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS) -ljansson
+
+# The Azure SharedKey/SAS vector checker (spec/azure_sign_spec.lua).
+$(BUILD)/azure_vectors: tests/azure_vectors.c runtime/sign/azure.h $(LIB_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS) -ljansson
 
 # The C checkers of runtime/http and runtime/xml (spec/http_spec.lua, spec/xml_spec.lua).
