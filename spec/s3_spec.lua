@@ -298,6 +298,30 @@ describe("s3 driver on " .. BASE.regionendpoint, function()
     end
   end)
 
+  it("loglevel=debug traces each request on stderr, with no credential or signature", function()
+    local p = params({ loglevel = "debug" })
+    local lit = {}
+    for k, v in pairs(p) do lit[#lit + 1] = string.format("[%q] = %q", k, tostring(v)) end
+    local script = t.tmpname()
+    t.write_file(script, "local sd = require 'storagedriver'\n" ..
+      "local d = assert(sd.create('s3', {" .. table.concat(lit, ", ") .. "}))\n" ..
+      "assert(d:put_content('/trace/x', 'abc'))\n" ..
+      "assert(d:get_content('/trace/x') == 'abc')\n" ..
+      "assert(d:delete('/trace'))\n")
+    -- The script prints nothing: what t.sh collects (stdout and stderr) is the trace.
+    local interp = rawget(_G, "jit") and "luajit" or "lua5.4"
+    local trace, ok = t.sh("LUA_PATH=" .. t.shq(package.path) .. " LUA_CPATH=" .. t.shq(package.cpath) ..
+                           " " .. interp .. " " .. t.shq(script))
+    os.remove(script)
+    assert(ok, "the traced script failed: " .. trace)
+    assert.is_truthy(trace:find("> PUT ", 1, true), "no PUT in the trace:\n" .. trace)
+    assert.is_truthy(trace:find("> GET ", 1, true), "no GET in the trace")
+    assert.is_truthy(trace:find("< HTTP/1.1 200", 1, true), "no answer in the trace")
+    assert.is_truthy(trace:find("Authorization: REDACTED", 1, true), "Authorization not redacted")
+    assert.is_falsy(trace:find(p.secretkey, 1, true), "the secret key is in the trace")
+    assert.is_falsy(trace:find("Signature=%x%x%x%x%x%x%x%x"), "a signature is in the trace")
+  end)
+
   it("keeps names made of '.', '-', '_', capitals and long components, under such a root", function()
     local root = RUN .. "/Root.dir_with-Odd.-_chars."
     local d, p = create{ rootdirectory = root }
