@@ -1,6 +1,7 @@
 #include "drivers.h"
 
 const sd_builtin_driver sd_builtin_drivers[] = {
+    {"azure", sd_azure_factory},
     {"filesystem", sd_filesystem_factory},
     {"inmemory", sd_inmemory_factory},
     {"s3", sd_s3_factory},

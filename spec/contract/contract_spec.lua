@@ -20,10 +20,13 @@
 --               it, see spec/support/with-servers.sh): adds "s3" to the
 --               matrix, on a fresh rootdirectory per run; unset, the s3 entry
 --               is pending
+--   SD_AZURE_PARAMS  (default matrix only) the same for the local azurite
+--               (`spec/support/server azure start`): adds "azure"
 
 local sd = require "storagedriver"
 local t = require "sdtest"
 local s3t = require "s3test"
+local azt = require "aztest"
 local cases = require "contract.cases"
 
 local T = {
@@ -59,7 +62,8 @@ local known_caps = {
   -- lists flat, so it follows key order; Last-Modified has whole seconds
   s3 = { atomic_writer = true, walk_order = "key", mtime_resolution = 1 },
   s3aws = { atomic_writer = true, walk_order = "key", mtime_resolution = 1 },
-  azure = { append_chunk = 4 * t.MiB },
+  -- Last-Modified has whole seconds; closed uploads are committed blobs
+  azure = { append_chunk = 4 * t.MiB, mtime_resolution = 1 },
 }
 
 local function caps_for(name, overrides)
@@ -136,6 +140,26 @@ else
   else
     describe("conformance s3", function()
       it("runs against a local S3 server", function() pending(s3t.WHY) end)
+    end)
+  end
+  -- azure on the local azurite of `make test`, a fresh rootdirectory per run.
+  if azt.base_params() and azt.registered() then
+    local p
+    matrix[#matrix + 1] = {
+      label = "azure (" .. tostring(azt.base_params().serviceurl) .. ")",
+      caps = caps_for("azure"),
+      create = function()
+        p = azt.params()
+        return sd.create("azure", p)
+      end,
+      destroy = function() azt.wipe(p) end,
+    }
+  else
+    describe("conformance azure", function()
+      it("runs against a local azurite", function()
+        if azt.base_params() then error("SD_AZURE_PARAMS is set but no driver azure is registered", 0) end
+        pending(azt.WHY)
+      end)
     end)
   end
 end

@@ -9,7 +9,9 @@
 #                                       (OpenStack Swift with s3api, memcached;
 #                                       see spec/support/server) and Debian's
 #                                       awscli, the independent client of the
-#                                       interoperability specs (`make test`)
+#                                       interoperability specs (`make test`);
+#                                       node and npm for azurite, Azure's
+#                                       emulator (npm installs it on first use)
 PKGS="gcc make pkg-config openssl lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev lua-busted lua-cjson libcurl4-openssl-dev libssl-dev libexpat1-dev libjansson-dev nginx libnginx-mod-http-lua wrk curl python3"
 # Installed without recommends: with them Swift pulls ~175 packages (gtk,
 # keystone...) instead of ~75, and awscli a few more.
@@ -39,6 +41,10 @@ server_missing=""
 if [ $servers = 1 ]; then
     # shellcheck disable=SC2086
     server_missing=$(missing_of $SERVER_PKGS)
+    # azurite runs on node 20 (NodeSource's nodejs ships npm; Debian's
+    # needs its npm package too): only what is absent is asked for.
+    command -v node >/dev/null 2>&1 || server_missing="$server_missing nodejs"
+    command -v npm >/dev/null 2>&1 || server_missing="$server_missing npm"
 fi
 [ -z "$missing$server_missing" ] && exit 0
 

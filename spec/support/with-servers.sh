@@ -13,6 +13,9 @@
 #   SD_S3_PARAMS   the s3 driver parameters (key=value lines) that reach it;
 #                  spec/contract runs the conformance suite over "s3" with
 #                  them and spec/s3_spec.lua the S3-specific specs
+#   SD_AZURE_PARAMS  the same for azurite, Azure's emulator
+#                  (`spec/support/server azure start`, in memory): the
+#                  conformance suite over "azure" and spec/azure_spec.lua
 #
 # SD_KEEP_SERVER_DIR=1 keeps that directory (logs) after the run.
 # The exit status is the command's (130 after an interrupt); a server that
@@ -43,6 +46,8 @@ cleanup() {
     spec/support/server s3 stop 2>"$dir/stop.err" ||
         { echo "with-servers: stopping the s3 server failed:"; cat "$dir/stop.err"; } >&2
     echo "with-servers: s3 server stopped in $(( $(date +%s) - t0 )) s" >&2
+    spec/support/server azure stop 2>"$dir/azure-stop.err" ||
+        { echo "with-servers: stopping azurite failed:"; cat "$dir/azure-stop.err"; } >&2
     if [ "${SD_KEEP_SERVER_DIR:-}" = 1 ]; then
         echo "with-servers: server state kept in $dir" >&2
     else
@@ -54,15 +59,24 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-t0=$(date +%s)
-if ! spec/support/server s3 start >"$dir/s3.params"; then
-    echo "with-servers: the s3 server did not start (logs: $dir/swift/log; SD_KEEP_SERVER_DIR=1 keeps them)" >&2
-    exit 1
-fi
-echo "with-servers: s3 server ready in $(( $(date +%s) - t0 )) s" \
-     "($(grep '^regionendpoint=' "$dir/s3.params" | cut -d= -f2-))" >&2
+# start NAME ENDPOINT-PARAM LOGS: `server NAME start`, its parameters into
+# $dir/NAME.params; a server that does not start ends the run.
+start() {
+    t0=$(date +%s)
+    if ! spec/support/server "$1" start >"$dir/$1.params"; then
+        echo "with-servers: the $1 server did not start (logs: $3; SD_KEEP_SERVER_DIR=1 keeps them)" >&2
+        exit 1
+    fi
+    echo "with-servers: $1 server ready in $(( $(date +%s) - t0 )) s" \
+         "($(grep "^$2=" "$dir/$1.params" | cut -d= -f2-))" >&2
+}
+
+start s3 regionendpoint "$dir/swift/log"
 SD_S3_PARAMS=$(cat "$dir/s3.params")
 export SD_S3_PARAMS
+start azure serviceurl "$dir/azurite/azurite.log"
+SD_AZURE_PARAMS=$(cat "$dir/azure.params")
+export SD_AZURE_PARAMS
 
 # The command runs in the background in a session (and process group) of
 # its own, and this shell waits for it: a trapped signal interrupts `wait` at
