@@ -10,7 +10,7 @@ SANFLAGS ?=
 CFLAGS_COMMON = -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Werror \
                 -Werror=implicit-function-declaration $(OPT) $(SANFLAGS)
 ALL_CFLAGS = $(CFLAGS_COMMON) $(CFLAGS)
-LDLIBS   = -lpthread -lcrypto -lcurl -lexpat
+LDLIBS   = -lpthread -lcrypto -lcurl -lexpat -ljansson
 LUA54_INC  := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUAJIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/include/luajit-2.1)
 

@@ -8,6 +8,7 @@ sd_error *sd_inmemory_factory(sd_params *params, sd_driver **out);
 sd_error *sd_filesystem_factory(sd_params *params, sd_driver **out);
 sd_error *sd_s3_factory(sd_params *params, sd_driver **out);
 sd_error *sd_s3aws_factory(sd_params *params, sd_driver **out);
+sd_error *sd_swift_factory(sd_params *params, sd_driver **out);
 sd_error *sd_azure_factory(sd_params *params, sd_driver **out);
 
 typedef struct sd_builtin_driver {

@@ -22,11 +22,15 @@
 --               is pending
 --   SD_AZURE_PARAMS  (default matrix only) the same for the local azurite
 --               (`spec/support/server azure start`): adds "azure"
+--   SD_SWIFT_PARAMS  (default matrix only) the same for the swift driver and
+--               the local OpenStack Swift (`spec/support/server swift start`):
+--               adds "swift", on a fresh prefix per run
 
 local sd = require "storagedriver"
 local t = require "sdtest"
 local s3t = require "s3test"
 local azt = require "aztest"
+local swt = require "swifttest"
 local cases = require "contract.cases"
 
 local T = {
@@ -64,6 +68,9 @@ local known_caps = {
   s3aws = { atomic_writer = true, walk_order = "key", mtime_resolution = 1 },
   -- Last-Modified has whole seconds; closed uploads are committed blobs
   azure = { append_chunk = 4 * t.MiB, mtime_resolution = 1 },
+  -- uploads are segments plus an SLO manifest written at commit; the walk
+  -- lists flat (key order)
+  swift = { atomic_writer = true, walk_order = "key" },
 }
 
 local function caps_for(name, overrides)
@@ -160,6 +167,26 @@ else
         if azt.base_params() then error("SD_AZURE_PARAMS is set but no driver azure is registered", 0) end
         pending(azt.WHY)
       end)
+    end)
+  end
+  if swt.base_params() and s3t.registered("swift") then
+    local p
+    matrix[#matrix + 1] = {
+      label = "swift (" .. tostring(swt.base_params().authurl) .. ")",
+      caps = caps_for("swift"),
+      create = function()
+        p = swt.params()
+        return sd.create("swift", p)
+      end,
+      destroy = function() swt.wipe(p) end,
+    }
+  elseif swt.base_params() then
+    describe("conformance swift", function()
+      it("needs the swift driver", function() error(swt.unregistered_why(), 0) end)
+    end)
+  else
+    describe("conformance swift", function()
+      it("runs against a local Swift server", function() pending(swt.WHY) end)
     end)
   end
 end

@@ -13,6 +13,9 @@
 #   SD_S3_PARAMS   the s3 driver parameters (key=value lines) that reach it;
 #                  spec/contract runs the conformance suite over "s3" with
 #                  them and spec/s3_spec.lua the S3-specific specs
+#   SD_SWIFT_PARAMS  the swift driver's parameters for the Swift API of the
+#                  same server: the conformance suite over "swift" and
+#                  spec/swift_spec.lua
 #   SD_AZURE_PARAMS  the same for azurite, Azure's emulator
 #                  (`spec/support/server azure start`, in memory): the
 #                  conformance suite over "azure" and spec/azure_spec.lua
@@ -74,6 +77,11 @@ start() {
 start s3 regionendpoint "$dir/swift/log"
 SD_S3_PARAMS=$(cat "$dir/s3.params")
 export SD_S3_PARAMS
+# the Swift API of the same Swift All-In-One: it is running, so this only
+# prints the swift driver's parameters (stopping s3 stops it)
+start swift authurl "$dir/swift/log"
+SD_SWIFT_PARAMS=$(cat "$dir/swift.params")
+export SD_SWIFT_PARAMS
 start azure serviceurl "$dir/azurite/azurite.log"
 SD_AZURE_PARAMS=$(cat "$dir/azure.params")
 export SD_AZURE_PARAMS
