@@ -97,6 +97,52 @@ function M.write_file(path, data)
   f:close()
 end
 
+---------------------------------------------------------------- test servers
+
+local server_mt = { __index = {} }
+
+-- Stops the server (by its pid) and removes its directory.
+function server_mt.__index.stop(srv)
+  if srv.pid then
+    M.sh("kill " .. srv.pid .. " 2>/dev/null; for i in $(seq 40); do " ..
+         "kill -0 " .. srv.pid .. " 2>/dev/null || break; sleep 0.05; done")
+    srv.pid = nil
+  end
+  M.rmrf(srv.dir)
+end
+
+-- Starts one of the Python test servers of spec/support: script, then its
+-- arguments (already quoted for the shell).  It prints the port it listens
+-- on, alone on its first line.  Returns { pid =, port = "N", dir = } with
+-- :stop(), or nil and why.  Python runs without the sanitizer preload.
+function M.start_server(script, args)
+  local dir = M.tmpdir()
+  local p = assert(io.popen("env -u LD_PRELOAD /usr/bin/python3 " .. M.shq(script) .. " " ..
+                            (args or "") .. " > " .. M.shq(dir .. "/port") .. " 2> " ..
+                            M.shq(dir .. "/err") .. " & echo $!"))
+  local srv = setmetatable({ pid = tonumber(p:read("*l")), dir = dir }, server_mt)
+  p:close()
+  for _ = 1, 200 do
+    srv.port = (M.read_file(dir .. "/port") or ""):match("^(%d+)\n")
+    if srv.port then return srv end
+    M.sh("sleep 0.05")
+  end
+  local why = script .. " printed no port: " .. (M.read_file(dir .. "/err") or "")
+  srv:stop()
+  return nil, why
+end
+
+-- A self-signed certificate for 127.0.0.1 (subjectAltName IP:127.0.0.1),
+-- made by openssl in dir: returns the paths of the certificate and its key.
+function M.self_signed(dir)
+  local cert, key = dir .. "/cert.pem", dir .. "/key.pem"
+  local out, ok = M.sh("env -u LD_PRELOAD openssl req -x509 -newkey rsa:2048 -nodes -days 2 " ..
+                       "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " ..
+                       M.shq(key) .. " -out " .. M.shq(cert))
+  assert(ok, "openssl could not make a certificate: " .. out)
+  return cert, key
+end
+
 ---------------------------------------------------------------- data
 
 -- n random bytes, fast enough for a few KiB at a time.
