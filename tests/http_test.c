@@ -1,4 +1,8 @@
-/* runtime/http against spec/support/httpd.py: http_test BASE_URL
+/* runtime/http against spec/support/httpd.py:
+ *   http_test BASE_URL [TLS_BASE_URL CA_FILE OTHER_CA_FILE]
+ * The TLS cases (named "tls: ...") run when httpd.py --tls also serves at
+ * TLS_BASE_URL ("https://127.0.0.1:PORT") with the self-signed certificate
+ * CA_FILE; OTHER_CA_FILE is another certificate, which must not verify it.
  * Prints "ok <case>" or "FAILED <case>: why" per case and a summary line
  * "http: N passed, M failed"; exits 1 when anything failed. */
 #include <stdarg.h>
@@ -806,13 +810,164 @@ static int t_sread_pause_no_stall(void)
     return pull_done(&p, ok);
 }
 
+/* ---- TLS (httpd.py --tls with a self-signed certificate) */
+
+static const char *tls_base, *tls_ca, *tls_other_ca;
+
+/* GET /echo (or PUT with a body) over TLS at host ("127.0.0.1" or another
+ * name of it) with cfg; the error, if any, into *e. */
+static int tls_echo(const sd_http_config *cfg, const char *host, sd_error **e,
+                    sd_http_response *r)
+{
+    char u[1024];
+    const char *port = strrchr(tls_base, ':');
+    snprintf(u, sizeof u, "https://%s%s/echo?sig=tlssecret", host, port ? port : "");
+    sd_http_client *c = new_client(cfg);
+    const char *hdrs[] = { "X-Test: over tls", NULL };
+    sd_http_request q = { .method = "PUT", .url = u, .headers = hdrs, .body = "sealed",
+                          .body_len = 6, .idempotent = true };
+    *e = sd_http_do(c, &q, r);
+    sd_http_client_free(c);
+    return *e == NULL && r->status == 200 && r->body.len == 6 &&
+           memcmp(r->body.data, "sealed", 6) == 0;
+}
+
+static sd_http_config tls_config(void)
+{
+    sd_http_config cfg;
+    sd_http_config_default(&cfg);
+    cfg.sleep = fake_sleep;
+    cfg.retry_base_ms = 1;
+    cfg.max_retries = 2;
+    return cfg;
+}
+
+/* The request fails, once (no retry), with a Driver error whose text holds
+ * want (and not the query); ok. */
+static int tls_refused(const sd_http_config *cfg, const char *host, const char *want)
+{
+    sd_error *e = NULL;
+    sd_http_response r;
+    int worked = tls_echo(cfg, host, &e, &r);
+    int ok = !worked && e && e->kind == SD_ERR_DRIVER && e->status == 0 && r.attempts == 1 &&
+             strcasestr(e->detail, want) && strstr(e->detail, "PUT https://") &&
+             !strstr(e->detail, "tlssecret");
+    if (!ok)
+        fail("err=%s status=%ld attempts=%d (want an error naming \"%s\")",
+             e ? e->detail : "-", r.status, r.attempts, want);
+    sd_error_free(e);
+    sd_http_response_free(&r);
+    return ok;
+}
+
+static int tls_works(const sd_http_config *cfg)
+{
+    sd_error *e = NULL;
+    sd_http_response r;
+    int ok = tls_echo(cfg, "127.0.0.1", &e, &r);
+    const char *t = sd_http_response_header(&r, "X-Got-Test");
+    ok = ok && t && strcmp(t, "over tls") == 0;
+    if (!ok)
+        fail("err=%s status=%ld len=%zu", e ? e->detail : "-", r.status, r.body.len);
+    sd_error_free(e);
+    sd_http_response_free(&r);
+    return ok;
+}
+
+static int t_tls_default(void)
+{
+    sd_http_config cfg = tls_config();
+    return tls_refused(&cfg, "127.0.0.1", "certificate");
+}
+
+static int t_tls_skipverify(void)
+{
+    sd_http_config cfg = tls_config();
+    cfg.skipverify = true;
+    return tls_works(&cfg);
+}
+
+static int t_tls_ca_file(void)
+{
+    sd_http_config cfg = tls_config();
+    /* The client keeps its own copy of the path. */
+    char path[1024];
+    snprintf(path, sizeof path, "%s", tls_ca);
+    cfg.ca_file = path;
+    sd_http_client *c = new_client(&cfg);
+    memset(path, 0, sizeof path);
+    char u[1024];
+    snprintf(u, sizeof u, "%s/echo", tls_base);
+    sd_http_request q = { .method = "PUT", .url = u, .body = "abc", .body_len = 3,
+                          .idempotent = true };
+    sd_http_response r;
+    sd_error *e = sd_http_do(c, &q, &r);
+    int ok = !e && r.status == 200 && r.body.len == 3;
+    if (!ok)
+        fail("with the path overwritten after sd_http_client_new: err=%s status=%ld",
+             e ? e->detail : "-", r.status);
+    sd_error_free(e);
+    sd_http_response_free(&r);
+    sd_http_client_free(c);
+    cfg.ca_file = tls_ca;
+    return ok && tls_works(&cfg);
+}
+
+static int t_tls_other_ca(void)
+{
+    sd_http_config cfg = tls_config();
+    cfg.ca_file = tls_other_ca;
+    return tls_refused(&cfg, "127.0.0.1", "certificate");
+}
+
+static int t_tls_hostname(void)
+{
+    /* The right CA, the wrong name: the certificate is for 127.0.0.1 only. */
+    sd_http_config cfg = tls_config();
+    cfg.ca_file = tls_ca;
+    return tls_refused(&cfg, "localhost", "host name 'localhost'");
+}
+
+static int t_tls_ca_missing(void)
+{
+    sd_http_config cfg = tls_config();
+    cfg.ca_file = "/nonexistent/storagedriver-ca.pem";
+    return tls_refused(&cfg, "127.0.0.1", "/nonexistent/storagedriver-ca.pem");
+}
+
+static int t_tls_stream(void)
+{
+    sd_http_config cfg = tls_config();
+    cfg.ca_file = tls_ca;
+    pulled p;
+    char u[1024];
+    snprintf(u, sizeof u, "%s/bytes?n=3145735", tls_base);
+    memset(&p, 0, sizeof p);
+    p.c = new_client(&cfg);
+    sd_http_request q = { .method = "GET", .url = u, .idempotent = true };
+    p.e = sd_http_stream_open(p.c, &q, &p.r, &p.s);
+    p.opened = p.e == NULL;
+    pull(&p, 65536, SIZE_MAX);
+    int ok = !p.e && p.r.status == 200 && p.k.ended && !p.k.bad && p.k.n == 3145735;
+    if (!ok)
+        fail("err=%s status=%ld got=%zu bad=%d", p.e ? p.e->detail : "-", p.r.status, p.k.n,
+             p.k.bad);
+    return pull_done(&p, ok);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s http://127.0.0.1:PORT\n", argv[0]);
+    if (argc != 2 && argc != 5) {
+        fprintf(stderr, "usage: %s http://127.0.0.1:PORT "
+                        "[https://127.0.0.1:PORT CA_FILE OTHER_CA_FILE]\n", argv[0]);
         return 2;
     }
     base = argv[1];
+    if (argc == 5) {
+        tls_base = argv[2];
+        tls_ca = argv[3];
+        tls_other_ca = argv[4];
+    }
     run("redact", t_redact_unit);
     run("echo bytes body, headers case-insensitive", t_echo_bytes);
     run("streamed request and response, known size", t_stream_sized);
@@ -841,6 +996,16 @@ int main(int argc, char **argv)
     run("stream: read to the end, the connection is reused", t_sread_keepalive);
     run("stream: stalled body hits the low-speed timeout", t_sread_stall);
     run("stream: the caller's pauses are no stall", t_sread_pause_no_stall);
+    if (tls_base) {
+        run("tls: verification on by default: a self-signed certificate is refused",
+            t_tls_default);
+        run("tls: skipverify accepts it", t_tls_skipverify);
+        run("tls: ca_file naming it makes it verify (the path is copied)", t_tls_ca_file);
+        run("tls: ca_file naming another certificate refuses it", t_tls_other_ca);
+        run("tls: the right CA but another host name is refused", t_tls_hostname);
+        run("tls: a ca_file that does not exist is an error, not a fallback", t_tls_ca_missing);
+        run("tls: a pulled body over HTTPS, byte-exact", t_tls_stream);
+    }
     printf("http: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
 }

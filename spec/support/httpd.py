@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """A tiny misbehaving HTTP server for tests/http_test.c (spec/http_spec.lua).
 
-Listens on 127.0.0.1 on a free port and prints that port on stdout.
+    httpd.py [--tls CERT KEY]
+
+Listens on 127.0.0.1 on a free port and prints that port on stdout; with
+--tls it speaks HTTPS with that certificate and key (PEM files).
 Endpoints (KEY is any string, so that cases do not see each other's counts):
   /echo                 answers 200 with the request body (chunked bodies too),
                         X-Method: the method, X-Got-Test: the X-Test header
@@ -20,13 +23,13 @@ Endpoints (KEY is any string, so that cases do not see each other's counts):
   /conns                how many TCP connections were accepted so far
 """
 import socket
-import socketserver
 import struct
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+import loopback
 
 # Whole periods of the pattern, so that block after block continues it.
 PATTERN = bytes(ord("a") + i % 26 for i in range(26)) * 40330
@@ -173,19 +176,5 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_any
 
 
-class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-def main():
-    srv = Server(("127.0.0.1", 0), Handler)
-    print(srv.server_address[1], flush=True)
-    srv.serve_forever()
-
-
 if __name__ == "__main__":
-    try:
-        main()
-    except KeyboardInterrupt:
-        sys.exit(0)
+    loopback.serve(Handler)
