@@ -101,11 +101,15 @@ end
 
 local server_mt = { __index = {} }
 
--- Stops the server (by its pid) and removes its directory.
+-- Stops the server (by its pid) and removes its directory.  It is gone
+-- once it no longer runs or is a zombie (its parent shell is gone: whoever
+-- adopted it reaps it in its own time).
 function server_mt.__index.stop(srv)
   if srv.pid then
-    M.sh("kill " .. srv.pid .. " 2>/dev/null; for i in $(seq 40); do " ..
-         "kill -0 " .. srv.pid .. " 2>/dev/null || break; sleep 0.05; done")
+    local p = tostring(srv.pid)
+    M.sh("kill " .. p .. " 2>/dev/null; for i in $(seq 40); do " ..
+         "kill -0 " .. p .. " 2>/dev/null || break; " ..
+         "grep -q '^State:.*Z' /proc/" .. p .. "/status 2>/dev/null && break; sleep 0.05; done")
     srv.pid = nil
   end
   M.rmrf(srv.dir)
@@ -134,11 +138,13 @@ end
 
 -- A self-signed certificate for 127.0.0.1 (subjectAltName IP:127.0.0.1),
 -- made by openssl in dir: returns the paths of the certificate and its key.
+-- An EC P-256 key: made at once, where an RSA key takes up to seconds.
 function M.self_signed(dir)
   local cert, key = dir .. "/cert.pem", dir .. "/key.pem"
-  local out, ok = M.sh("env -u LD_PRELOAD openssl req -x509 -newkey rsa:2048 -nodes -days 2 " ..
-                       "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout " ..
-                       M.shq(key) .. " -out " .. M.shq(cert))
+  local out, ok = M.sh("env -u LD_PRELOAD openssl req -x509 -newkey ec -pkeyopt " ..
+                       "ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=127.0.0.1 " ..
+                       "-addext subjectAltName=IP:127.0.0.1 -keyout " .. M.shq(key) ..
+                       " -out " .. M.shq(cert))
   assert(ok, "openssl could not make a certificate: " .. out)
   return cert, key
 end
