@@ -29,7 +29,8 @@ MODJIT  = $(BUILD)/luajit/storagedriver/core.so
 EXAMPLE = $(BUILD)/example
 
 .PHONY: all lua54 luajit test sanitize demo bench install clean deps test-deps rock install-rock
-TESTPROGS = $(BUILD)/sigv4_vectors $(BUILD)/azure_vectors $(BUILD)/http_test $(BUILD)/xml_test
+TESTPROGS = $(BUILD)/sigv4_vectors $(BUILD)/azure_vectors $(BUILD)/swift_tempurl_vectors \
+            $(BUILD)/http_test $(BUILD)/xml_test
 all: $(LIB_A) $(LIB_SO) $(PC) $(MOD54) $(MODJIT) $(EXAMPLE) $(TESTPROGS)
 lua54: $(MOD54)
 luajit: $(MODJIT)
@@ -84,6 +85,10 @@ $(BUILD)/sigv4_vectors: tests/sigv4_vectors.c runtime/sign/sigv4.h $(LIB_A)
 # The Azure SharedKey/SAS vector checker (spec/azure_sign_spec.lua).
 $(BUILD)/azure_vectors: tests/azure_vectors.c runtime/sign/azure.h $(LIB_A)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS) -ljansson
+
+# The Swift TempURL vector checker (spec/swift_tempurl_spec.lua).
+$(BUILD)/swift_tempurl_vectors: tests/swift_tempurl_vectors.c drivers/swift.h $(LIB_A)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
 # The C checkers of runtime/http and runtime/xml (spec/http_spec.lua, spec/xml_spec.lua).
 $(BUILD)/%_test: tests/%_test.c $(HEADERS) $(LIB_A)

@@ -18,6 +18,8 @@
  *   usedualstack, accelerate, usefipsendpoint, loglevel, redirectendpoint
  *   uploadconcurrency  parts of one writer in flight at once (default 4)
  *   maxretries      HTTP retries of a safe request (default 4)
+ *   timeout         seconds a request may move less than 1 KiB/s before it
+ *                   is abandoned (default 30); connecttimeout (default 10)
  */
 #include "s3.h"
 #include "../runtime/sign/sigv4.h"
@@ -85,6 +87,7 @@ typedef struct s3_settings {
     char *redirectendpoint;
     bool forcepathstyle, encrypt, secure, skipverify, v4auth, dualstack, accelerate, fips;
     int64_t chunksize, copychunk, copyconc, copythreshold, uploadconc, maxretries;
+    int64_t timeout, connecttimeout;
 } s3_settings;
 
 static void s3_settings_free(s3_settings *s)
@@ -140,6 +143,8 @@ static sd_error *s3_read_params(sd_params *p, const char *n, s3_settings *s)
     INT("multipartcopythresholdsize", 32 << 20, 0, S3_MAX_PART, copythreshold);
     INT("uploadconcurrency", 4, 1, 64, uploadconc);
     INT("maxretries", 4, 0, 20, maxretries);
+    INT("timeout", 30, 1, 86400, timeout);
+    INT("connecttimeout", 10, 1, 3600, connecttimeout);
     STR("rootdirectory", "", rootdirectory);
     STR("storageclass", "STANDARD", storageclass);
     STR("objectacl", "private", objectacl);
@@ -403,6 +408,10 @@ static sd_error *s3_create(const char *name, sd_params *params, sd_driver **out)
     const char *ca = getenv("AWS_CA_BUNDLE");
     http.ca_file = ca && *ca ? ca : NULL;
     http.max_retries = (int)s.maxretries;
+    http.connect_timeout_ms = s.connecttimeout * 1000;
+    /* Slower than 1 KiB/s for that long (a dead or trickling server): abort. */
+    http.low_speed_time = s.timeout;
+    http.low_speed_limit = 1024;
     if (s.loglevel && strncasecmp(s.loglevel, "debug", 5) == 0)
         http.trace = s3_trace;
     if (!d->name || (e = s3_endpoint(d, &s)) || (e = s3_root(d, s.rootdirectory)) ||
@@ -718,13 +727,17 @@ static sd_error *s3_error_doc(const s3_req *r, long status, sd_xml_doc *doc)
     const char *msg = doc ? sd_xml_find(doc, "Error/Message") : NULL;
     char *what = s3_what(r);
     sd_error *e;
-    if (code && msg && *msg)
-        e = sd_err_driver("%s: HTTP %ld %s: %.300s", what ? what : r->method, status, code, msg);
+    /* A proxy may quote the request in its message: never pass on what
+     * looks like credentials or signatures. */
+    char *safe = msg && *msg ? sd_http_redact(msg, strlen(msg)) : NULL;
+    if (code && safe)
+        e = sd_err_driver("%s: HTTP %ld %s: %.300s", what ? what : r->method, status, code, safe);
     else if (code)
         e = sd_err_driver("%s: HTTP %ld %s", what ? what : r->method, status, code);
     else
         e = sd_err_driver("%s: HTTP %ld", what ? what : r->method, status);
     free(what);
+    free(safe);
     s3_set_code(e, status, code);
     return e;
 }
@@ -765,7 +778,7 @@ sd_error *s3_error_in_body(const s3_req *r, const sd_http_response *resp)
     if (n - i < 7 || memcmp(b + i, "<Error>", 7) != 0)
         return NULL;
     sd_xml_doc *doc = NULL;
-    sd_error *pe = sd_xml_parse(b, n, NULL, &doc);
+    sd_error *pe = sd_xml_parse(b + i, n - i, NULL, &doc);
     if (pe) {
         sd_error_free(pe);
         return s3_error_doc(r, resp->status, NULL);

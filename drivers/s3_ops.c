@@ -113,7 +113,7 @@ typedef int (*list_fn)(void *ud, const char *key, size_t len, const sd_xml_node 
 static sd_error *s3_list_each(s3_driver *d, const char *prefix, const char *delim,
                               const char *start_after, list_fn fn, void *ud)
 {
-    char *token = NULL;
+    char *token = NULL, *prev = NULL;
     sd_error *e = NULL;
     int rc = 0;
     do {
@@ -135,13 +135,24 @@ static sd_error *s3_list_each(s3_driver *d, const char *prefix, const char *deli
                     rc = fn(ud, k, len, n, pass == 1, &e);
             }
         }
-        if (!rc && pg.next && !(token = sd_strdup(pg.next))) {
+        if (!rc && pg.next && prev && strcmp(pg.next, prev) == 0) {
+            /* A server that hands back the same token would loop forever. */
+            e = sd_err_driver("list %s: the server repeated its continuation token", prefix);
+            rc = -1;
+        } else if (!rc && pg.next && !(token = sd_strdup(pg.next))) {
+            e = ops_oom();
+            rc = -1;
+        }
+        free(prev);
+        prev = token ? sd_strdup(token) : NULL;
+        if (token && !prev) {
             e = ops_oom();
             rc = -1;
         }
         sd_xml_doc_free(pg.doc);
     } while (!rc && token);
     free(token);
+    free(prev);
     return rc < 0 ? e : NULL;
 }
 

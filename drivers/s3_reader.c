@@ -21,6 +21,7 @@ typedef struct s3_reader {
     sd_http_client *c;
     sd_http_stream *s;   /* NULL at the end */
     int resumes;
+    bool failed;         /* a read failed: the data is not whole */
 } s3_reader;
 
 static sd_error *rd_oom(void)
@@ -73,6 +74,8 @@ static sd_error *rd_read(sd_reader *base, void *buf, size_t cap, size_t *n)
 {
     s3_reader *r = (s3_reader *)base;
     *n = 0;
+    if (r->failed) /* never a clean end after bytes went missing */
+        return sd_err_driver("GET %s: the body broke off at offset %lld", r->key, (long long)r->pos);
     while (r->s) {
         sd_error *e = sd_http_stream_read(r->s, buf, cap, n);
         if (!e) {
@@ -88,12 +91,20 @@ static sd_error *rd_read(sd_reader *base, void *buf, size_t cap, size_t *n)
         r->s = NULL;
         sd_http_client_free(r->c);
         r->c = NULL;
-        if (r->resumes++ >= S3_READER_RESUMES || !r->etag)
+        if (r->resumes++ >= S3_READER_RESUMES || !r->etag) {
+            r->failed = true;
             return e;
+        }
         sd_error *ce = sd_http_pool_get(r->d->pool, &r->c);
         bool at_end = false;
         sd_error *oe = ce ? ce : rd_open(r, &at_end);
         if (oe) {
+            r->failed = true;
+            /* The object changed (412) says more than the broken connection. */
+            if (oe->status == 412) {
+                sd_error_free(e);
+                return oe;
+            }
             sd_error_free(oe);
             return e;
         }

@@ -351,6 +351,10 @@ static sd_error *wr_find_upload(s3_writer *w, char **id)
             const char *nk = sd_xml_find(doc, "ListMultipartUploadsResult/NextKeyMarker");
             const char *nu = sd_xml_find(doc, "ListMultipartUploadsResult/NextUploadIdMarker");
             more = t && strcmp(t, "true") == 0 && nk && *nk;
+            if (more && km && strcmp(nk, km) == 0 && (!nu || !um || strcmp(nu, um) == 0)) {
+                e = sd_err_driver("list uploads of %s: the server repeated its markers", w->path);
+                more = false;
+            }
             free(km);
             free(um);
             km = more ? sd_strdup(nk) : NULL;

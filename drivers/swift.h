@@ -152,11 +152,18 @@ sd_error *swift_list_each(swift_driver *d, const char *prefix, const char *delim
                           const char *marker, swift_list_fn fn, void *ud);
 
 /* swift_tempurl.c */
-/* The TempURL signature of method, expires and path (from "/v1/") with key,
- * in the form Swift takes: hex for sha1 and sha256, "sha512:<base64url>" for
- * sha512.  ip_range may be NULL.  malloc'd, NULL on failure. */
-char *swift_tempurl_sig(const char *digest, const char *key, size_t keylen, const char *method,
-                        int64_t expires, const char *path, const char *ip_range);
+/* The TempURL signature of method, expires and path (from "/v1/") with key.
+ * form: SWIFT_SIG_HEX, SWIFT_SIG_PREFIXED ("<digest>:<base64url>") or
+ * SWIFT_SIG_AUTO (hex for sha1 and sha256, prefixed for sha512, as Swift
+ * wants them).  ip_range may be NULL.  malloc'd, NULL on failure. */
+enum { SWIFT_SIG_AUTO, SWIFT_SIG_HEX, SWIFT_SIG_PREFIXED };
+char *swift_tempurl_sig(const char *digest, int form, const char *key, size_t keylen,
+                        const char *method, int64_t expires, const char *path,
+                        const char *ip_range);
+/* origin ("scheme://host[:port]") + path (URL-encoded here) + the TempURL
+ * query.  malloc'd, NULL on OOM. */
+char *swift_tempurl_url(const char *origin, const char *path, const char *sig, int64_t expires,
+                        const char *ip_range);
 /* Reads /info and installs the TempURL key (at sd.create). */
 sd_error *swift_setup_info(swift_driver *d);
 sd_error *swift_redirect_url(sd_driver *drv, const char *path, const sd_redirect_opts *opts,

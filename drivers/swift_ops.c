@@ -10,6 +10,7 @@
 
 #define SWIFT_LIST_LIMIT 10000
 #define SWIFT_DELETE_PARALLEL 8
+#define SWIFT_DELETE_BATCH 200
 
 /* ------------------------------------------------------------ content */
 
@@ -385,6 +386,10 @@ sd_error *swift_delete_objects(swift_driver *d, char *const *names, size_t n)
         per = (n + SWIFT_DELETE_PARALLEL - 1) / SWIFT_DELETE_PARALLEL;
         if (per < 4)
             per = 4;
+        /* the server answers only at the end of a request (bar a space every
+         * 10 s): short requests keep clear of the low-speed timeout */
+        if (per > SWIFT_DELETE_BATCH)
+            per = SWIFT_DELETE_BATCH;
         if ((int64_t)per > d->max_deletes)
             per = (size_t)d->max_deletes;
     }

@@ -22,8 +22,9 @@
 
 #define SWIFT_REDIRECT_EXPIRY 1200
 
-char *swift_tempurl_sig(const char *digest, const char *key, size_t keylen, const char *method,
-                        int64_t expires, const char *path, const char *ip_range)
+char *swift_tempurl_sig(const char *digest, int form, const char *key, size_t keylen,
+                        const char *method, int64_t expires, const char *path,
+                        const char *ip_range)
 {
     const EVP_MD *md = strcmp(digest, "sha1") == 0     ? EVP_sha1()
                        : strcmp(digest, "sha256") == 0 ? EVP_sha256()
@@ -43,18 +44,32 @@ char *swift_tempurl_sig(const char *digest, const char *key, size_t keylen, cons
     free(body);
     if (!ok)
         return NULL;
-    if (md == EVP_sha512()) {
-        /* Swift wants "sha512:" and URL-safe base64 for SHA-512. */
+    if (form == SWIFT_SIG_PREFIXED || (form == SWIFT_SIG_AUTO && md == EVP_sha512())) {
+        /* "<digest>:" and URL-safe base64: the form Swift requires for SHA-512 */
         char b64[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
         int n = EVP_EncodeBlock((unsigned char *)b64, mac, (int)maclen);
         for (int i = 0; i < n; i++)
             b64[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
-        return sd_asprintf("sha512:%.*s", n, b64);
+        return sd_asprintf("%s:%.*s", digest, n, b64);
     }
     char *hex = malloc(2 * maclen + 1);
     for (unsigned int i = 0; hex && i < maclen; i++)
         snprintf(hex + 2 * i, 3, "%02x", mac[i]);
     return hex;
+}
+
+char *swift_tempurl_url(const char *origin, const char *path, const char *sig, int64_t expires,
+                        const char *ip_range)
+{
+    char *enc = swift_enc(path, 1);
+    char *ip = ip_range ? swift_enc(ip_range, 1) : NULL;
+    char *url = NULL;
+    if (enc && (!ip_range || ip))
+        url = sd_asprintf("%s%s?temp_url_sig=%s&temp_url_expires=%lld%s%s", origin, enc, sig,
+                          (long long)expires, ip ? "&temp_url_ip_range=" : "", ip ? ip : "");
+    free(enc);
+    free(ip);
+    return url;
 }
 
 /* ------------------------------------------------------------ /info */
@@ -250,30 +265,28 @@ sd_error *swift_redirect_url(sd_driver *drv, const char *path, const sd_redirect
     sd_error *e = swift_storage_url(d, &storage);
     if (e)
         return e;
-    const char *host = strstr(storage, "://");
-    const char *spath = host ? strchr(host + 3, '/') : NULL;
+    /* origin "scheme://host[:port]", then the path Swift signs ("/v1/...") */
+    char *host = strstr(storage, "://");
+    char *spath = host ? strchr(host + 3, '/') : NULL;
+    char *origin = spath ? sd_strndup(storage, (size_t)(spath - storage)) : sd_strdup(storage);
     char *obj = swift_object(d, path);
     char *sign_path = obj ? sd_asprintf("%s/%s/%s", spath ? spath : "", d->container, obj) : NULL;
-    char *sig = sign_path ? swift_tempurl_sig(d->tempurl_digest, d->tempurl_key,
+    char *sig = sign_path ? swift_tempurl_sig(d->tempurl_digest, SWIFT_SIG_AUTO, d->tempurl_key,
                                               strlen(d->tempurl_key), signed_method, expires,
                                               sign_path, NULL)
                           : NULL;
-    char *enc = obj ? swift_enc(obj, 1) : NULL;
-    if (sig && enc) {
-        if (d->accesskey[0])
-            *url = sd_asprintf("%s/%s/%s?temp_url_sig=%s:%s:%s&temp_url_expires=%lld", storage,
-                               d->container_enc, enc, d->tenantid, d->accesskey, sig,
-                               (long long)expires);
-        else
-            *url = sd_asprintf("%s/%s/%s?temp_url_sig=%s&temp_url_expires=%lld", storage,
-                               d->container_enc, enc, sig, (long long)expires);
-    }
+    /* HP Cloud's form names the tenant and access key before the signature */
+    char *full = sig && d->accesskey[0] ? sd_asprintf("%s:%s:%s", d->tenantid, d->accesskey, sig)
+                                        : NULL;
+    if (origin && sig && (full || !d->accesskey[0]))
+        *url = swift_tempurl_url(origin, sign_path, full ? full : sig, expires, NULL);
+    free(origin);
+    free(full);
     if (!*url)
         e = swift_oom();
     free(storage);
     free(obj);
     free(sign_path);
     free(sig);
-    free(enc);
     return e;
 }

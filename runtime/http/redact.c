@@ -14,6 +14,7 @@ static const char *const redact_headers[] = {
 /* Query parameters that carry a signature or a credential. */
 static const char *const redact_params[] = {
     "x-amz-signature", "x-amz-security-token", "x-amz-credential", "signature", "sig",
+    "credential", /* inside an Authorization value quoted back by a server */
     NULL,
 };
 

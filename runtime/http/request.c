@@ -1,5 +1,6 @@
 /* One request: curl options, body callbacks, retries with backoff, and the
  * loop that runs a transfer on the client's multi handle. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -135,6 +136,32 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
     return n;
 }
 
+/* libcurl seeks back when it resends a body itself (a kept-alive
+ * connection that the server had closed): a bytes body can go anywhere, a
+ * callback body only back to its start. */
+static int on_seek(void *ud, curl_off_t offset, int origin)
+{
+    http_xfer *x = ud;
+    const sd_http_request *q = x->req;
+    if (origin != SEEK_SET || offset < 0)
+        return CURL_SEEKFUNC_CANTSEEK;
+    if (!q->body_read) {
+        if ((size_t)offset > q->body_len)
+            return CURL_SEEKFUNC_FAIL;
+        x->body_off = (size_t)offset;
+        return CURL_SEEKFUNC_OK;
+    }
+    if (offset != 0 || !q->body_rewind)
+        return CURL_SEEKFUNC_CANTSEEK;
+    sd_error *e = q->body_rewind(q->body_ud);
+    if (e) {
+        sd_error_free(x->cb_err);
+        x->cb_err = e;
+        return CURL_SEEKFUNC_FAIL;
+    }
+    return CURL_SEEKFUNC_OK;
+}
+
 /* Emits data (one or several CRLF-separated lines) to the trace, redacted. */
 static void trace_lines(sd_http_client *c, const char *prefix, const char *data, size_t n)
 {
@@ -234,6 +261,8 @@ static CURLcode setup(http_xfer *x)
         SET(CURLOPT_UPLOAD, 1L);
         SET(CURLOPT_READFUNCTION, on_read);
         SET(CURLOPT_READDATA, x);
+        SET(CURLOPT_SEEKFUNCTION, on_seek);
+        SET(CURLOPT_SEEKDATA, x);
         curl_off_t size = q->body_read ? (curl_off_t)q->body_size
                                        : (curl_off_t)(q->body ? q->body_len : 0);
         if (size >= 0)
@@ -260,6 +289,7 @@ static bool retryable_curl(CURLcode rc)
     case CURLE_SEND_ERROR:
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE:
+    case CURLE_SEND_FAIL_REWIND: /* resend over a reused connection failed */
         return true;
     default:
         return false;

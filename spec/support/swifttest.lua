@@ -26,7 +26,7 @@ end
 -- and LuaJIT runs, and repeated runs against a server started by hand).
 function M.params(overrides)
   local p = assert(M.base_params(), M.WHY)
-  p.prefix = s3t.fresh_root(p.prefix)
+  p.prefix = (s3t.fresh_root(p.prefix):gsub("^/+", ""))
   for k, v in pairs(overrides or {}) do p[k] = v end
   return p
 end
