@@ -458,3 +458,137 @@ describe("swift bad input", function()
     assert.are.same({}, names(p))
   end)
 end)
+
+---------------------------------------------------------------- Keystone
+
+-- Keystone v2.0 and v3 against spec/support/swift_identity.py, a small
+-- identity server of ours (Debian's keystone 22 has no v2.0 API any more)
+-- whose tokens are real tempauth tokens of the local Swift: the driver
+-- authenticates there, then works on the real server.  python3-keystoneclient
+-- (the swift command's --auth-version 2 and 3) is run against it first, to
+-- show that it speaks the protocol.
+describe("swift Keystone auth", function()
+  local srv, origin
+
+  lazy_setup(function()
+    local err
+    srv, err = t.start_server("spec/support/swift_identity.py",
+                              table.concat({ t.shq(BASE.authurl), t.shq(BASE.username),
+                                             t.shq(BASE.password) }, " "))
+    assert(srv, err)
+    origin = "http://127.0.0.1:" .. srv.port
+  end)
+
+  lazy_teardown(function()
+    if srv then srv:stop() end
+  end)
+
+  -- A driver through the identity server: Keystone parameters over the
+  -- server's container, on a fresh prefix.
+  local function ks(over)
+    local p = swt.params{ authurl = origin .. "/v3", username = "demo", password = "secret",
+                          tenant = "demo", domain = "Default", region = "RegionOne" }
+    for k, v in pairs(over or {}) do
+      if v == false then p[k] = nil else p[k] = v end
+    end
+    return p, sd.create("swift", p)
+  end
+
+  local function last()
+    local _, body = curl(origin .. "/_last")
+    return require("cjson").decode(body)
+  end
+
+  local function works(d, what)
+    must(d, nil, what)
+    must(d:put_content("/ks/x", what))
+    assert.are.equal(what, must(d:get_content("/ks/x")))
+    must(d:delete("/ks"))
+  end
+
+  it("the swift command (python3-keystoneclient) authenticates there with v2 and v3", function()
+    local cli = "env -u LD_PRELOAD -u PYTHONPATH -u OS_AUTH_URL -u OS_USERNAME -u OS_PASSWORD " ..
+                swt.SWIFT .. " "
+    local out, ok = t.sh(cli .. "--auth-version 3 -A " .. t.shq(origin .. "/v3") ..
+                         " -U demo -K secret --os-project-name demo --os-project-domain-name Default" ..
+                         " --os-user-domain-name Default --os-region-name RegionOne stat")
+    assert(ok, out)
+    assert.is_truthy(out:find("Account: AUTH_", 1, true), out)
+    out, ok = t.sh(cli .. "--auth-version 2 -A " .. t.shq(origin .. "/v2.0") ..
+                   " -U demo -K secret --os-tenant-name demo --os-region-name RegionOne stat")
+    assert(ok, out)
+    assert.is_truthy(out:find("Account: AUTH_", 1, true), out)
+  end)
+
+  it("v3 with a project by name in the user's domain (authversion from the URL)", function()
+    local _, d = ks()
+    works(d, "v3 project name")
+    local a = last().auth
+    assert.are.same({ "password" }, a.identity.methods)
+    assert.are.same({ name = "demo", password = "***", domain = { name = "Default" } },
+                    a.identity.password.user)
+    assert.are.same({ project = { name = "demo", domain = { name = "Default" } } }, a.scope)
+  end)
+
+  it("v3 with ids: user domain, project id; and a project in another domain", function()
+    local _, d = ks{ tenant = false, tenantid = "p-demo", domain = false, domainid = "default" }
+    works(d, "v3 ids")
+    assert.are.same({ project = { id = "p-demo" } }, last().auth.scope)
+    _, d = ks{ username = "alt", domain = "other", tenant = "alt", tenantdomainid = "d-other" }
+    works(d, "v3 other domain")
+    assert.are.same({ project = { name = "alt", domain = { id = "d-other" } } }, last().auth.scope)
+  end)
+
+  it("v3 scoped to a trust", function()
+    local _, d = ks{ tenant = false, trustid = "t-demo" }
+    works(d, "v3 trust")
+    assert.are.same({ ["OS-TRUST:trust"] = { id = "t-demo" } }, last().auth.scope)
+  end)
+
+  it("v2.0 with a tenant by name and by id, and the internal endpoint", function()
+    local _, d = ks{ authurl = origin .. "/v2.0", domain = false }
+    works(d, "v2 tenant name")
+    local a = last().auth
+    assert.are.equal("demo", a.tenantName)
+    assert.are.same({ username = "demo", password = "***" }, a.passwordCredentials)
+    _, d = ks{ authurl = origin .. "/v2.0", tenant = false, tenantid = "p-demo",
+               endpointtype = "internal", authversion = 2 }
+    works(d, "v2 tenant id")
+    assert.are.equal("p-demo", last().auth.tenantId)
+  end)
+
+  it("renews a revoked Keystone token through the identity server", function()
+    local _, d = ks()
+    must(d:put_content("/ks/a", "a"))
+    local ports = t.read_file(server_dir() .. "/ports.json")
+    local mc = ports and ports:match('"memcached":%s*(%d+)')
+    if not mc then
+      pending("no ports.json of the local server in " .. server_dir())
+      return
+    end
+    local out, ok = t.sh("env -u LD_PRELOAD -u PYTHONPATH /usr/bin/python3 -c " ..
+      t.shq("import socket,sys; s=socket.create_connection(('127.0.0.1',int(sys.argv[1]))); " ..
+            "s.sendall(b'flush_all\\r\\n'); print(s.recv(16).decode())") .. " " .. mc)
+    assert(ok and out:find("OK", 1, true), out)
+    assert.are.equal("a", must(d:get_content("/ks/a")))
+    must(d:delete("/ks"))
+  end)
+
+  it("bad input: wrong password, no matching endpoint, an HTML answer", function()
+    local p, d, err = ks{ password = "not-the-password" }
+    clear_error("v3 wrong password", p.password, { "authentication failed", "401" }, d, err)
+    p, d, err = ks{ authurl = origin .. "/v2.0", password = "not-the-password" }
+    clear_error("v2 wrong password", p.password, { "authentication failed", "401" }, d, err)
+    _, d, err = ks{ region = "RegionX" }
+    clear_error("unknown region", "secret", { "no object-store endpoint", "RegionX" }, d, err)
+    _, d, err = ks{ username = "nocatalog" }
+    clear_error("catalog without swift", "secret", { "no object-store endpoint" }, d, err)
+    _, d, err = ks{ region = "RegionTwo", maxretries = 0 }
+    clear_error("an endpoint that leads nowhere", "secret", { "127.0.0.1:9" }, d, err)
+    _, d, err = ks{ authurl = origin .. "/html/v3" }
+    clear_error("v3 answered with HTML", "secret", { "authentication failed", "text/html" }, d, err)
+    _, d, err = ks{ authurl = origin .. "/html/v1.0", authversion = 1 }
+    clear_error("v1 answered with HTML", "secret", { "authentication failed", "X-Auth-Token" },
+                d, err)
+  end)
+end)
