@@ -193,9 +193,26 @@ void swift_destroy_driver(sd_driver *drv)
     free(d);
 }
 
+/* Headers of Swift's that hold a secret, beyond those the HTTP layer
+ * redacts (the v1 key, tokens in answers, TempURL keys). */
+static const char *const swift_secret_headers[] = {
+    "x-auth-key", "x-storage-token", "x-subject-token", "x-auth-token", "x-service-token",
+    "x-container-meta-temp-url-key", "x-container-meta-temp-url-key-2",
+    "x-account-meta-temp-url-key", "x-account-meta-temp-url-key-2", NULL,
+};
+
 static void swift_trace(void *ud, const char *line)
 {
     (void)ud;
+    if ((line[0] == '>' || line[0] == '<') && line[1] == ' ') {
+        const char *colon = strchr(line + 2, ':');
+        size_t n = colon ? (size_t)(colon - line - 2) : 0;
+        for (const char *const *h = swift_secret_headers; n && *h; h++)
+            if (strlen(*h) == n && strncasecmp(line + 2, *h, n) == 0) {
+                fprintf(stderr, "swift: %.*s: REDACTED\n", (int)(n + 2), line);
+                return;
+            }
+    }
     fprintf(stderr, "swift: %s\n", line);
 }
 

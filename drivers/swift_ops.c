@@ -543,8 +543,13 @@ static sd_error *swift_move(sd_driver *drv, const char *src, const char *dst)
     /* A large object overwritten at dst would leave its segments behind. */
     if ((e = swift_head_object(d, NULL, dobj, NULL, &dh)) != NULL)
         goto done;
-    if (dh.found && dh.slo && (e = move_orphans(d, sobj, sh.slo, dobj, &orphans)) != NULL)
-        goto done;
+    if (dh.found && dh.slo) {
+        /* not knowing them (a manifest of other tools) costs a leak, not the move */
+        sd_error *oe = move_orphans(d, sobj, sh.slo, dobj, &orphans);
+        if (oe)
+            sd_strlist_free(&orphans);
+        sd_error_free(oe);
+    }
     char *enc = swift_enc(dobj, 1);
     dest = enc ? sd_asprintf("Destination: %s/%s", d->container_enc, enc) : NULL;
     free(enc);

@@ -332,6 +332,28 @@ static sd_error *wr_close(sd_writer *base)
     return e;
 }
 
+/* Deletes the segments of a replaced manifest that the new one does not use
+ * (an append keeps them all). */
+static sd_error *wr_drop_replaced(swift_writer *w, sd_strlist *old, const sd_part *parts,
+                                  size_t n)
+{
+    sd_strlist gone = {0};
+    sd_error *e = NULL;
+    for (size_t i = 0; !e && i < old->len; i++) {
+        bool used = false;
+        for (size_t j = 0; j < n && !used; j++) {
+            const char *tab = strchr(parts[j].tag, '\t');
+            used = tab && strcmp(tab + 1, old->items[i]) == 0;
+        }
+        if (!used && sd_strlist_push(&gone, old->items[i]))
+            e = swift_oom();
+    }
+    if (!e)
+        e = swift_delete_objects(w->d, gone.items, gone.len);
+    sd_strlist_free(&gone);
+    return e;
+}
+
 static sd_error *wr_commit(sd_writer *base)
 {
     swift_writer *w = (swift_writer *)base;
@@ -359,9 +381,25 @@ static sd_error *wr_commit(sd_writer *base)
                               "(raise chunksize)", w->path, n, (long long)w->d->max_segments);
         if (!e)
             e = parts_json(w, true, &body);
+        /* the large object this one replaces: its segments go after the PUT */
+        sd_strlist old = {0};
+        swift_head h = {0};
+        if (!e) {
+            /* not knowing them (a manifest of other tools) costs a leak, not the commit */
+            sd_error *oe = swift_head_object(w->d, NULL, w->object, NULL, &h);
+            if (!oe && h.found && h.slo)
+                oe = swift_manifest_segments(w->d, w->object, &old);
+            if (oe)
+                sd_strlist_free(&old);
+            sd_error_free(oe);
+        }
         const char *hdrs[] = { "Content-Type: application/octet-stream", NULL };
         if (!e)
             e = wr_put(w, w->object, "multipart-manifest=put", hdrs, body, strlen(body));
+        if (!e && old.len)
+            sd_error_free(wr_drop_replaced(w, &old, parts, n)); /* a leak at worst */
+        swift_head_free(&h);
+        sd_strlist_free(&old);
         free(body);
     }
     if (!e && w->has_record) {

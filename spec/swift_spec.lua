@@ -255,6 +255,52 @@ describe("swift driver on " .. BASE.authurl, function()
     assert.are.same({}, names(p))
   end)
 
+  it("a commit or a move over a large object deletes the segments it replaces", function()
+    local d, p = create{ chunksize = MiB }
+    local function large(path, n)
+      local w = must(d:writer(path))
+      must(w:write(t.random_bytes(n * MiB)))
+      must(w:commit())
+      must(w:close())
+    end
+    large("/r/a", 3)
+    large("/r/a", 2)
+    assert.are.equal(2, count_prefix(names(p), "segments/"), "after a commit over it")
+    large("/r/b", 1)
+    must(d:move("/r/b", "/r/a"))
+    assert.are.equal(1, count_prefix(names(p), "segments/"), "after a move over it")
+    assert.are.equal(MiB, must(d:stat("/r/a")).size)
+    must(d:delete("/r"))
+    assert.are.same({}, names(p))
+  end)
+
+  it("SD_SWIFT_TRACE shows requests and answers, never the key, a token or the TempURL key", function()
+    local p = swt.params{ secretkey = "trace-key-" .. t.random_name(8) }
+    local script = t.tmpname()
+    local args = {}
+    for k, v in pairs(p) do args[#args + 1] = ("[%q] = %q"):format(k, v) end
+    t.write_file(script, ([[
+      local sd = require "storagedriver"
+      local d = assert(sd.create("swift", { %s }))
+      assert(d:put_content("/tr/x", "x"))
+      assert(d:get_content("/tr/x"))
+      assert(d:redirect_url("/tr/x"))
+      assert(d:delete("/tr"))
+    ]]):format(table.concat(args, ", ")))
+    local lua = jit and "luajit" or "lua5.4"
+    local cpath = jit and "build/luajit/?.so;;" or ((os.getenv("SD_BUILD") or "build") .. "/lua54/?.so;;")
+    local out, ok = t.sh("SD_SWIFT_TRACE=1 LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH=" ..
+                         t.shq(cpath) .. " " .. lua .. " " .. t.shq(script))
+    os.remove(script)
+    assert(ok, out)
+    assert.is_truthy(out:find("swift: > PUT ", 1, true), out)
+    assert.is_truthy(out:find("swift: < HTTP/1.1 201", 1, true), out)
+    assert.is_truthy(out:find("X-Auth-Key: REDACTED", 1, true), out)
+    assert.is_falsy(out:find(p.password, 1, true), "the password shows:\n" .. out)
+    assert.is_falsy(out:find("AUTH_tk", 1, true), "a token shows:\n" .. out)
+    assert.is_falsy(out:find(p.secretkey, 1, true), "the TempURL key shows:\n" .. out)
+  end)
+
   it("redirect_url gives a TempURL that curl fetches, refused with another method or once expired", function()
     local d = create()
     local data = t.random_bytes(1000)
