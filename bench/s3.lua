@@ -116,7 +116,7 @@ end
 
 ------------------------------------------------------------------ settings
 
-local sd = require "storagedriver"
+local sd                       -- the module, loaded from the copy (pin_modules)
 local quick = os.getenv("SD_BENCH_QUICK") == "1"
 local STREAM_MIB = tonumber(os.getenv("SD_BENCH_S3_MIB") or "") or (quick and 256 or 1024)
 local REPS = tonumber(os.getenv("SD_BENCH_S3_REPS") or "") or (quick and 1 or 3)
@@ -273,8 +273,27 @@ end
 
 -- One child process (see child()): its wall time from outside, and its own
 -- report.
+local child_env = ""           -- LUA_PATH and LUA_CPATH of the copy
+
+-- The build tree may be rebuilt while this runs (make from another shell):
+-- every process of the run loads one copy of the modules, made at the start.
+local function pin_modules()
+  local lib, lua = tmp .. "/lib", tmp .. "/lua"
+  must("mkdir -p " .. shq(lib .. "/storagedriver") .. " " .. shq(lua))
+  must("cp " .. shq(assert(package.searchpath("storagedriver.core", package.cpath))) .. " " ..
+    shq(lib .. "/storagedriver/core.so"))
+  must("cp " .. shq(assert(package.searchpath("benchclock", package.cpath))) .. " " .. shq(lib))
+  local init = assert(package.searchpath("storagedriver", package.path))
+  local dir = init:match("^(.*)/storagedriver/init%.lua$")
+  if dir then must("cp -R " .. shq(dir .. "/storagedriver") .. " " .. shq(lua)) end
+  package.path = lua .. "/?.lua;" .. lua .. "/?/init.lua;" .. package.path
+  package.cpath = lib .. "/?.so;" .. package.cpath
+  child_env = "env LUA_PATH=" .. shq(package.path) .. " LUA_CPATH=" .. shq(package.cpath) .. " "
+  sd = require "storagedriver"
+end
+
 local function run_child(mode, chunk_mib, conc, path, file)
-  local cmd = table.concat({ shq(LUA), shq(SCRIPT), "--child", mode, shq(tmp .. "/params"),
+  local cmd = child_env .. table.concat({ shq(LUA), shq(SCRIPT), "--child", mode, shq(tmp .. "/params"),
     tostring(chunk_mib * MiB), tostring(conc), shq(path or "-"), shq(file or "-") }, " ")
   local t0 = clock.now()
   local out = capture(cmd)
@@ -526,6 +545,7 @@ end
 local function main()
   local base = os.getenv("SD_BENCH_DIR") or os.getenv("TMPDIR") or "/tmp"
   tmp = capture("mktemp -d " .. shq(base .. "/sd-s3-bench.XXXXXX")):gsub("%s+$", "")
+  pin_modules()
   local server = start_server()
   p = {}
   for k, v in pairs(server) do p[k] = v end
