@@ -562,10 +562,6 @@ static void az_iso(time_t t, char out[24])
 sd_error *az_blob_sas(az_driver *d, const char *blob, const char *sp, int64_t expiry, char **query)
 {
     *query = NULL;
-    if (d->cred == AZ_CRED_SAS) {
-        *query = sd_strdup(d->sas);
-        return *query ? NULL : az_oom();
-    }
     time_t now = time(NULL);
     char st[24], se[24];
     /* A start a little in the past: the client's clock may run ahead. */

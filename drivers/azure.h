@@ -95,7 +95,7 @@ char *az_enc(const char *s, bool keep_slash);
 /* RFC 1123 time -> seconds; 0 when unparseable. */
 int64_t az_http_time(const char *s);
 /* A service SAS for blob (sp permissions, valid for expiry seconds from
- * now), as a query string; with SAS credentials, the user's token. */
+ * now, signed with the account key), as a query string. */
 sd_error *az_blob_sas(az_driver *d, const char *blob, const char *sp, int64_t expiry, char **query);
 void az_destroy_driver(sd_driver *drv);
 

@@ -38,7 +38,10 @@ end
 -- Removes whatever is left under the driver's root (after a failed spec).
 function M.wipe(p)
   if not p then return end
-  local d = sd.create("azure", p)
+  local q = {}
+  for k, v in pairs(p) do q[k] = v end
+  q.loglevel = nil
+  local d = sd.create("azure", q)
   if not d then return end
   for _, e in ipairs(d:list("/") or {}) do d:delete(e) end
 end
