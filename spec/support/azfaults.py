@@ -20,6 +20,9 @@ request line, so cases do not see each other's.  Modes:
   cut      a GET of a blob without a range: half the body, then the
            connection closes; ranged GETs go through, each logged on stderr
            as "ranged <path> <range> <if-match>"
+  pending  Copy Blob answers x-ms-copy-status: pending (azurite copies at
+           once), and so do the first two HEADs of its destination after it;
+           each such HEAD is logged on stderr as "poll <path>"
   other    anything: goes through
 """
 
@@ -94,9 +97,19 @@ class Handler(BaseHTTPRequestHandler):
             sys.stderr.write("ranged %s %s %s\n" % (u.path, names.get("x-ms-range", names.get("range")),
                                                     names.get("if-match", "-")))
             sys.stderr.flush()
+        pending = False
+        if mode == "pending" and self.command == "PUT" and "x-ms-copy-source" in names:
+            pending = True
+            count("pending " + u.path)
+        elif mode == "pending" and self.command == "HEAD" and ("pending " + u.path) in COUNTS:
+            sys.stderr.write("poll %s\n" % u.path)
+            sys.stderr.flush()
+            pending = count("pending " + u.path) <= 3
         self.send_response(r.status, r.reason)
         for k, v in r.getheaders():
             if k.lower() not in ("transfer-encoding", "connection", "content-length", "keep-alive"):
+                if pending and k.lower() == "x-ms-copy-status":
+                    v = "pending"
                 self.send_header(k, v)
         self.send_header("Content-Length", r.getheader("Content-Length", "0")
                          if self.command == "HEAD" else str(len(data)))
