@@ -120,7 +120,8 @@ $(BUILD)/bench/fsloop: bench/fsloop.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $<
 
-# also the local S3 server, awscli, rclone and boto3 for bench/s3.lua
+# also the local S3 server, awscli, rclone and boto3 for bench/s3.lua (and the
+# swift command of the same server packages for bench/swift.lua)
 bench-deps:
 	@sh bench/deps.sh
 
@@ -136,6 +137,8 @@ bench: deps bench-deps all $(BUILD)/bench/benchclock.so $(BUILD)/bench/fsloop
 bench-s3: bench-deps all $(BUILD)/bench/benchclock.so
 	@LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD)/lua54/?.so;$(BUILD)/bench/?.so;;' \
 	  lua5.4 bench/s3.lua
+	@LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD)/lua54/?.so;$(BUILD)/bench/?.so;;' \
+	  lua5.4 bench/swift.lua
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
