@@ -2,7 +2,8 @@
 # Installs what `make bench` needs beyond the build, if any is missing: the
 # local S3 server and Debian's awscli (spec/support/deps.sh --servers), and
 # the other clients bench/s3.lua compares the s3 driver with: rclone and
-# python3-boto3 (and awscli, named again so that this list is whole).  Quiet
+# python3-boto3 (and awscli, named again so that this list is whole), and
+# Azure's Python SDK for bench/azure.lua (python3-azure-storage).  Quiet
 # when everything is present.  As root: apt-get install -y
 # --no-install-recommends of the missing ones (with recommends, awscli and
 # rclone pull in a few dozen packages the bench does not use).  Otherwise:
@@ -10,7 +11,7 @@
 cd "$(dirname "$0")/.." || exit 1
 sh spec/support/deps.sh --servers || exit 1
 
-PKGS="rclone python3-boto3 awscli"
+PKGS="rclone python3-boto3 awscli python3-azure-storage"
 # shellcheck disable=SC2086
 installed=$(dpkg-query -W -f='${Package} ${Status}\n' $PKGS 2>/dev/null |
     awk '$NF == "installed" && $(NF-1) == "ok" { print $1 }' | tr '\n' ' ')
