@@ -182,7 +182,7 @@ void swift_destroy_driver(sd_driver *drv)
     swift_wipe(d->tempurl_key);
     char *strs[] = { d->authurl, d->username, d->password, d->tenant, d->tenantid, d->domain,
                      d->domainid, d->tenantdomain, d->tenantdomainid, d->trustid, d->region,
-                     d->endpointtype, d->storageurl_override, d->token, d->storage_url,
+                     d->endpointtype, d->token, d->storage_url,
                      d->container, d->container_enc, d->root, d->secretkey, d->accesskey,
                      d->tempurl_key, (char *)d->http.user_agent };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)

@@ -38,12 +38,10 @@ typedef struct swift_driver {
     char *tenant, *tenantid, *domain, *domainid, *tenantdomain, *tenantdomainid, *trustid;
     char *region, *endpointtype;
     int authversion;           /* 1, 2 or 3 (detected from authurl when 0) */
-    char *storageurl_override; /* "storageurl" parameter, or NULL */
     /* the token and the storage URL, shared by every thread */
     pthread_mutex_t auth_mu;
     char *token, *storage_url;
     unsigned long auth_gen;    /* bumped at every authentication */
-    int64_t auth_count;        /* authentications made (specs read it) */
 
     char *container;
     char *container_enc;       /* URL-encoded */

@@ -66,7 +66,6 @@ static sd_error *auth_set(swift_driver *d, const char *token, const char *url)
     d->token = t;
     d->storage_url = u;
     d->auth_gen++;
-    d->auth_count++;
     return NULL;
 }
 
@@ -106,7 +105,7 @@ static sd_error *auth_v1(swift_driver *d, sd_http_client *c)
                       "X-Auth-Token and X-Storage-Url (is authurl an auth v1 endpoint?)",
                       what, "2xx");
     else
-        e = auth_set(d, tok, d->storageurl_override ? d->storageurl_override : url);
+        e = auth_set(d, tok, url);
 done:
     if (key)
         memset(key, 0, strlen(key));
@@ -249,8 +248,7 @@ static sd_error *auth_keystone(swift_driver *d, sd_http_client *c)
         e = auth_fail(resp.status, "authentication failed: %s: no token in the answer%s", what, "");
         goto done;
     }
-    const char *storage = d->storageurl_override ? d->storageurl_override
-                                                 : auth_endpoint(d, catalog, v);
+    const char *storage = auth_endpoint(d, catalog, v);
     if (!storage) {
         char detail[200];
         snprintf(detail, sizeof detail, "(interface %s%s%s)",
