@@ -5,7 +5,8 @@
 --
 --   1. A 1 GiB stream up and down, each a process timed from outside (every
 --      client pays its start-up): our writer (1 MiB writes from a file,
---      commit) and reader (1 MiB reads, discarded) vs the swift command of
+--      commit) and reader (1 MiB reads, discarded), with and without the MD5
+--      of every segment (checksum=false), vs the swift command of
 --      python3-swiftclient (`swift upload -S 16 MiB --use-slo`, `swift
 --      download -o /dev/null`: the baseline of the ratios), rclone (one run)
 --      and a single curl request (PUT with a token; GET of our own TempURL):
@@ -106,8 +107,8 @@ local function token()
   return out:match("[Xx]%-[Aa]uth%-[Tt]oken: ([^\r\n]+)"), out:match("[Xx]%-[Ss]torage%-[Uu]rl: ([^\r\n]+)")
 end
 
-local function child(mode, chunk, conc, path, file)
-  return B.run_child(LUA, SCRIPT, mode, tmp .. "/params", chunk, conc, path, file)
+local function child(mode, chunk, conc, path, file, params)
+  return B.run_child(LUA, SCRIPT, mode, tmp .. "/" .. (params or "params"), chunk, conc, path, file)
 end
 
 ------------------------------------------------------------------ 1 and 2: streams
@@ -117,7 +118,7 @@ local function stream_part()
   local bytes = STREAM_MIB * MiB
   log("writing a %d MiB source file", STREAM_MIB)
   B.make_source(src, STREAM_MIB)
-  local tools = { "ours", "swift", "rclone", "curl" }
+  local tools = { "ours", "nosum", "swift", "rclone", "curl" }
   local up, down, hwm = {}, {}, {}
   for _, t in ipairs(tools) do up[t], down[t] = {}, {} end
   local function mibs(secs) return STREAM_MIB / secs end
@@ -128,6 +129,9 @@ local function stream_part()
     local r = child("up", CHUNK_MIB, CONC, dir .. "/ours", src)
     assert(r.bytes == bytes)
     up.ours[rep], hwm[rep] = mibs(r.wall), r.hwm
+    r = child("up", CHUNK_MIB, CONC, dir .. "/nosum", src, "params-nosum")
+    assert(r.bytes == bytes)
+    up.nosum[rep] = mibs(r.wall)
     up.swift[rep] = mibs(B.timed(swift("upload -q -S 16777216 --use-slo " .. c .. " " .. shq(src) ..
                                        " --object-name " .. shq(object(dir .. "/cli")))))
     if rep == 1 then
@@ -141,6 +145,9 @@ local function stream_part()
     r = child("down", CHUNK_MIB, CONC, dir .. "/ours")
     assert(r.bytes == bytes, "short read: " .. r.bytes)
     down.ours[rep] = mibs(r.wall)
+    r = child("down", CHUNK_MIB, CONC, dir .. "/nosum", nil, "params-nosum")
+    assert(r.bytes == bytes, "short read: " .. r.bytes)
+    down.nosum[rep] = mibs(r.wall)
     down.swift[rep] = mibs(B.timed(swift("download -q " .. c .. " " .. shq(object(dir .. "/ours")) ..
                                          " -o /dev/null")))
     if rep == 1 then
@@ -160,6 +167,7 @@ local function stream_part()
   print(string.format("  %-40s %9s %9s %9s %9s", "client", "up", "vs swift", "down", "vs swift"))
   local names = {
     ours = ("storagedriver %d MiB x %d (writer/reader)"):format(CHUNK_MIB, CONC),
+    nosum = "storagedriver, checksum=false",
     swift = "swift upload/download (16 MiB SLO)",
     rclone = "rclone copyto / cat (defaults)",
     curl = "curl, one request (token / TempURL)",
@@ -287,9 +295,12 @@ local function main()
   p = {}
   for k, v in pairs(server) do p[k] = v end
   p.prefix = "bench-" .. os.time() .. "-" .. B.rand_name(8)
-  local f = assert(io.open(tmp .. "/params", "w"))
-  for k, v in pairs(p) do f:write(k, "=", v, "\n") end
-  f:close()
+  for _, name in ipairs({ "params", "params-nosum" }) do
+    local f = assert(io.open(tmp .. "/" .. name, "w"))
+    for k, v in pairs(p) do f:write(k, "=", v, "\n") end
+    if name == "params-nosum" then f:write("checksum=false\n") end
+    f:close()
+  end
   d = assert(sd.create("swift", p))
   log("%s run, prefix %s", quick and "quick" or "full", p.prefix)
   stream_part()

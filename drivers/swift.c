@@ -15,6 +15,7 @@
  *   accesskey       HP Cloud style TempURL: "<tenantid>:<accesskey>:<sig>"
  *   tempurlcontainerkey, tempurlmethods  used when /info cannot be read
  *   uploadconcurrency  segments of one writer in flight (default 4, 1..64)
+ *   checksum        send each body's MD5 as its ETag (default true)
  *   maxretries      HTTP retries of a safe request (default 4)
  */
 #include "swift.h"
@@ -22,6 +23,7 @@
 #include "../runtime/util.h"
 
 #include <ctype.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +41,7 @@ typedef struct swift_settings {
     char *authurl, *username, *password, *container, *tenant, *tenantid, *domain, *domainid;
     char *tenantdomain, *tenantdomainid, *trustid, *region, *endpointtype, *prefix, *rootdir;
     char *secretkey, *accesskey, *tempurlmethods;
-    bool skipverify, containerkey;
+    bool skipverify, containerkey, checksum;
     int64_t authversion, chunksize, uploadconc, maxretries;
 } swift_settings;
 
@@ -91,6 +93,8 @@ static sd_error *swift_read_params(sd_params *p, const char *n, swift_settings *
     STR("tempurlmethods", tempurlmethods);
     BOOL("insecureskipverify", skipverify);
     BOOL("tempurlcontainerkey", containerkey);
+    if ((e = sd_params_bool(p, n, "checksum", true, &s->checksum)) != NULL)
+        return e;
 #undef STR
 #undef BOOL
     if ((e = sd_params_int(p, n, "authversion", 0, 0, 3, &s->authversion)) ||
@@ -297,6 +301,7 @@ sd_error *sd_swift_factory(sd_params *params, sd_driver **out)
     d->authversion = (int)s.authversion;
     d->chunksize = s.chunksize;
     d->concurrency = s.uploadconc;
+    d->checksum = s.checksum;
     d->bulk_delete = true;
     d->max_deletes = 1000;
     d->max_segments = 1000;
@@ -343,6 +348,19 @@ fail:
 }
 
 /* ------------------------------------------------------------ names */
+
+const char *swift_etag_line(const swift_driver *d, const void *data, size_t len, char line[40])
+{
+    if (!d->checksum)
+        return NULL;
+    unsigned char md[16];
+    unsigned int n = 0;
+    EVP_Digest(len ? data : "", len, md, &n, EVP_md5(), NULL);
+    memcpy(line, "ETag: ", 6);
+    for (int i = 0; i < 16; i++)
+        snprintf(line + 6 + 2 * i, 3, "%02x", md[i]);
+    return line;
+}
 
 char *swift_enc(const char *s, int keep_slash)
 {

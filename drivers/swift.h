@@ -48,6 +48,7 @@ typedef struct swift_driver {
     char *root;                /* "" or "prefix/" */
     size_t root_len;
     int64_t chunksize, concurrency;
+    bool checksum;             /* send the MD5 of every body as its ETag */
     sd_http_config http;
     sd_http_pool *pool;
 
@@ -106,6 +107,9 @@ char *swift_object(const swift_driver *d, const char *path);
 char *swift_dir_prefix(const swift_driver *d, const char *path);
 /* The path of an object name under <root>files/ ("/a/b"), or NULL. */
 char *swift_path(const swift_driver *d, const char *name, size_t len);
+/* "ETag: <hex MD5 of data>" in line (the server refuses a body that does not
+ * match), or NULL when the checksum parameter is off. */
+const char *swift_etag_line(const swift_driver *d, const void *data, size_t len, char line[40]);
 /* URL-encodes s, '/' kept when keep_slash. */
 char *swift_enc(const char *s, int keep_slash);
 /* The current storage URL (copied under the lock), authenticating if needed. */

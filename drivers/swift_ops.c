@@ -3,7 +3,6 @@
 #include "../runtime/util.h"
 
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,14 +37,9 @@ static sd_error *swift_put_content(sd_driver *drv, const char *path, const void 
     char *obj = swift_object(d, path);
     if (!obj)
         return swift_oom();
-    /* The server checks the body against its MD5: corruption in transit is refused. */
-    unsigned char md[16];
-    unsigned int mdlen = 0;
-    EVP_Digest(data, len, md, &mdlen, EVP_md5(), NULL);
-    char etag[7 + 33] = "ETag: ";
-    for (int i = 0; i < 16; i++)
-        snprintf(etag + 6 + 2 * i, 3, "%02x", md[i]);
-    const char *hdrs[] = { "Content-Type: application/octet-stream", etag, NULL };
+    char line[40];
+    const char *hdrs[] = { "Content-Type: application/octet-stream",
+                           swift_etag_line(d, data, len, line), NULL };
     swift_req r = { .method = "PUT", .object = obj, .headers = hdrs, .body = data,
                     .body_len = len, .idempotent = true };
     sd_http_response resp;

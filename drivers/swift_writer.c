@@ -4,7 +4,7 @@
  *
  * Requests: none until a chunk is full, and a small object committed at once
  * is one PUT of a plain object.  Each segment is PUT with its MD5 as ETag (the
- * server refuses a corrupted body) under <root>segments/<id>/<%016d number>,
+ * server refuses a corrupted body; checksum=false leaves that out) under <root>segments/<id>/<%016d number>,
  * <id> being this upload's own (time-ordered, random) name.
  *
  * Close sends what is buffered as one more segment and writes the upload's
@@ -22,7 +22,6 @@
 #include "../runtime/util.h"
 
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,15 +47,6 @@ static char *seg_name(const swift_writer *w, int num)
     return sd_asprintf("%ssegments/%s/%016d", w->d->root, w->id, num);
 }
 
-static void md5_hex(const void *data, size_t len, char out[33])
-{
-    unsigned char md[16];
-    unsigned int n = 0;
-    EVP_Digest(data, len, md, &n, EVP_md5(), NULL);
-    for (int i = 0; i < 16; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 /* Runs on a worker thread: PUTs one segment; tag = "<etag>\t<name>". */
 static sd_error *seg_send(void *ud, sd_http_client *c, int num, const void *data, size_t len,
                           char **tag)
@@ -65,15 +55,18 @@ static sd_error *seg_send(void *ud, sd_http_client *c, int num, const void *data
     char *name = seg_name(w, num);
     if (!name)
         return swift_oom();
-    char md5[33], etag[40];
-    md5_hex(data, len, md5);
-    snprintf(etag, sizeof etag, "ETag: %s", md5);
-    const char *hdrs[] = { etag, "Content-Type: application/octet-stream", NULL };
+    char line[40];
+    const char *hdrs[] = { "Content-Type: application/octet-stream",
+                           swift_etag_line(w->d, data, len, line), NULL };
     swift_req r = { .method = "PUT", .object = name, .headers = hdrs, .body = data,
                     .body_len = len, .idempotent = true };
     sd_http_response resp;
     sd_error *e = swift_call(w->d, c, &r, &resp, NULL);
-    if (!e && !(*tag = sd_asprintf("%s\t%s", md5, name)))
+    /* the MD5 sent, or (checksum off) the one the server computed */
+    const char *etag = hdrs[1] ? hdrs[1] + 6 : e ? NULL : sd_http_response_header(&resp, "ETag");
+    if (!e && (!etag || !*etag))
+        e = sd_err_driver("PUT %s: answer without an ETag", name);
+    if (!e && !(*tag = sd_asprintf("%s\t%s", etag, name)))
         e = swift_oom();
     sd_http_response_free(&resp);
     free(name);
@@ -362,10 +355,9 @@ static sd_error *wr_commit(sd_writer *base)
     sd_error *e = NULL;
     if (sd_parts_flushed(w->parts) == 0 && sd_parts_next(w->parts) == 1) {
         /* Nothing sent yet: one plain object. */
-        char md5[33], etag[40];
-        md5_hex(data ? data : "", len, md5);
-        snprintf(etag, sizeof etag, "ETag: %s", md5);
-        const char *hdrs[] = { etag, "Content-Type: application/octet-stream", NULL };
+        char line[40];
+        const char *hdrs[] = { "Content-Type: application/octet-stream",
+                               swift_etag_line(w->d, data, len, line), NULL };
         e = wr_put(w, w->object, NULL, hdrs, data ? data : "", len);
         if (!e) {
             w->sent_plain = (int64_t)len;

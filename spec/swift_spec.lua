@@ -213,6 +213,19 @@ describe("swift driver on " .. BASE.authurl, function()
     assert.are.same({}, names(p), "objects left after delete")
   end)
 
+  it("checksum=false sends no MD5 and still writes segments, manifests and plain objects", function()
+    local d = create{ chunksize = MiB, checksum = false }
+    local big, small = t.random_bytes(2 * MiB + 3), t.random_bytes(100)
+    local w = must(d:writer("/nosum/big"))
+    write_pieces(w, big, 333 * KiB)
+    must(w:commit())
+    must(w:close())
+    must(d:put_content("/nosum/small", small))
+    same_bytes(big, must(d:get_content("/nosum/big")), "segmented, checksum=false")
+    same_bytes(small, must(d:get_content("/nosum/small")), "plain, checksum=false")
+    must(d:delete("/nosum"))
+  end)
+
   it("cancel deletes the upload's segments and its record, and keeps the committed object", function()
     local d, p = create{ chunksize = MiB }
     local path = "/c/blob"
