@@ -399,14 +399,19 @@ typedef struct remove_ctx {
     size_t klen;
     sd_strlist batch;
     bool any;
+    bool tree; /* "key/" has something under it */
 } remove_ctx;
 
 static int remove_one(void *ud, const char *k, size_t len, const sd_xml_node *n, bool is_prefix,
                       sd_error **err)
 {
     (void)n;
-    (void)is_prefix;
     remove_ctx *x = ud;
+    if (is_prefix) {
+        if (len == x->klen + 1 && k[x->klen] == '/' && memcmp(k, x->key, x->klen) == 0)
+            x->tree = true;
+        return 0;
+    }
     if (!s3_owned(x->key, x->klen, k, len))
         return 0;
     if (len == x->klen || k[x->klen] == '/')
@@ -424,8 +429,16 @@ static sd_error *s3_remove(sd_driver *drv, const char *path)
     char *key = strcmp(path, "/") == 0 ? NULL : s3_key(d, path);
     if (!key)
         return ops_oom();
+    /* The key and its side objects first, with a delimiter, so that
+     * siblings sharing the prefix ("/ab" next to "/a") are one entry each
+     * rather than every key below them; then the tree "key/", flat. */
     remove_ctx x = { .d = d, .key = key, .klen = strlen(key) };
-    sd_error *e = s3_list_each(d, key, NULL, NULL, remove_one, &x);
+    sd_error *e = s3_list_each(d, key, "/", NULL, remove_one, &x);
+    if (!e && x.tree) {
+        char *tree = sd_asprintf("%s/", key);
+        e = tree ? s3_list_each(d, tree, NULL, NULL, remove_one, &x) : ops_oom();
+        free(tree);
+    }
     if (!e && x.any)
         e = delete_batch(d, &x.batch);
     sd_strlist_free(&x.batch);
