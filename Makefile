@@ -106,7 +106,7 @@ test-deps:
 test: test-deps all
 	@sh spec/support/with-servers.sh sh spec/run.sh
 
-sanitize: deps $(MODJIT)
+sanitize: test-deps $(MODJIT)
 	@sh spec/sanitize.sh
 
 demo: deps $(MOD54)

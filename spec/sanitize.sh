@@ -20,7 +20,10 @@ echo "== specs under Lua 5.4 with ASan+UBSan"
 preload="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
 # The interpreter itself is not instrumented and exits without freeing every
 # Lua object, so leak checking is left to the C example above.
-LD_PRELOAD="$preload" ASAN_OPTIONS="detect_leaks=0:log_path=$log/asan-specs" \
+# The local S3 server runs too (so the s3 driver is checked), started
+# without the preload: only the spec run gets it.
+sh spec/support/with-servers.sh env LD_PRELOAD="$preload" \
+  ASAN_OPTIONS="detect_leaks=0:log_path=$log/asan-specs" \
   SD_BUILD=$B SD_LUA_ONLY=lua5.4 sh spec/run.sh || status=1
 
 if ls "$log"/* >/dev/null 2>&1; then
