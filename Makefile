@@ -28,7 +28,7 @@ MOD54   = $(BUILD)/lua54/storagedriver/core.so
 MODJIT  = $(BUILD)/luajit/storagedriver/core.so
 EXAMPLE = $(BUILD)/example
 
-.PHONY: all lua54 luajit test sanitize demo bench bench-deps bench-s3 bench-azure install clean deps test-deps rock install-rock
+.PHONY: all lua54 luajit test sanitize demo bench bench-deps bench-s3 bench-azure bench-swift install clean deps test-deps rock install-rock
 TESTPROGS = $(BUILD)/sigv4_vectors $(BUILD)/azure_vectors $(BUILD)/swift_tempurl_vectors \
             $(BUILD)/http_test $(BUILD)/xml_test
 all: $(LIB_A) $(LIB_SO) $(PC) $(MOD54) $(MODJIT) $(EXAMPLE) $(TESTPROGS)
@@ -120,8 +120,7 @@ $(BUILD)/bench/fsloop: bench/fsloop.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $<
 
-# also the local S3 server, awscli, rclone and boto3 for bench/s3.lua (and the
-# swift command of the same server packages for bench/swift.lua)
+# also the local S3 server, awscli, rclone and boto3 for bench/s3.lua
 bench-deps:
 	@sh bench/deps.sh
 
@@ -132,6 +131,7 @@ bench: deps bench-deps all $(BUILD)/bench/benchclock.so $(BUILD)/bench/fsloop
 	@LUA_PATH='lua/?.lua;lua/?/init.lua;spec/support/?.lua;;' lua5.4 bench/nginx.lua
 	@$(MAKE) --no-print-directory bench-s3
 	@$(MAKE) --no-print-directory bench-azure
+	@$(MAKE) --no-print-directory bench-swift
 
 # the azure driver against azurite (started and stopped by the script), rclone,
 # curl and Azure's Python SDK; SD_BENCH_QUICK=1: a short run
@@ -139,13 +139,18 @@ bench-azure: bench-deps all $(BUILD)/bench/benchclock.so
 	@LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD)/lua54/?.so;$(BUILD)/bench/?.so;;' \
 	  lua5.4 bench/azure.lua
 
+# the swift driver against the local Swift (started and stopped by the
+# script unless SD_SWIFT_PARAMS names one) and the swift command, rclone, curl
+# and python3-swiftclient; SD_BENCH_QUICK=1: a short run
+bench-swift: bench-deps all $(BUILD)/bench/benchclock.so
+	@LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD)/lua54/?.so;$(BUILD)/bench/?.so;;' \
+	  lua5.4 bench/swift.lua
+
 # the s3 driver against the local S3 server (started and stopped by the
 # script) and awscli, rclone, curl and boto3; SD_BENCH_QUICK=1: a short run
 bench-s3: bench-deps all $(BUILD)/bench/benchclock.so
 	@LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD)/lua54/?.so;$(BUILD)/bench/?.so;;' \
 	  lua5.4 bench/s3.lua
-	@LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD)/lua54/?.so;$(BUILD)/bench/?.so;;' \
-	  lua5.4 bench/swift.lua
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
