@@ -9,7 +9,7 @@
 #include <time.h>
 
 #define AZ_LIST_PAGE 5000
-#define AZ_DELETE_PARALLEL 16
+#define AZ_DELETE_PARALLEL 8
 #define AZ_REDIRECT_EXPIRY 1200
 #define AZ_MAX_EXPIRY (7 * 24 * 3600)
 
