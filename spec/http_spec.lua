@@ -44,11 +44,14 @@ describe("runtime/http", function()
     assert.is_not_nil(p, "no summary line in:\n" .. out)
     assert.are.equal("0", f, out)
     assert.is_true(tonumber(p) >= 35, out)
-    -- The pulled bodies (sd_http_stream_*) and the TLS cases are among them.
-    local streams, tlscases = 0, 0
+    -- The pulled bodies (sd_http_stream_*), the prefetcher (sd_prefetch) and
+    -- the TLS cases are among them.
+    local streams, prefetch, tlscases = 0, 0, 0
     for _ in out:gmatch("\nok stream: ") do streams = streams + 1 end
+    for _ in out:gmatch("\nok prefetch: ") do prefetch = prefetch + 1 end
     for _ in out:gmatch("\nok tls: ") do tlscases = tlscases + 1 end
     assert.are.equal(11, streams, out)
+    assert.are.equal(3, prefetch, out)
     assert.are.equal(7, tlscases, out)
     assert.are.equal(0, status, out)
   end)

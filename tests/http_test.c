@@ -6,6 +6,7 @@
  * Prints "ok <case>" or "FAILED <case>: why" per case and a summary line
  * "http: N passed, M failed"; exits 1 when anything failed. */
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "../runtime/http/http.h"
+#include "../runtime/http/pool.h"
 
 static const char *base;
 static int passed, failed;
@@ -810,6 +812,219 @@ static int t_sread_pause_no_stall(void)
     return pull_done(&p, ok);
 }
 
+/* ---- the prefetcher (sd_prefetch) over ranged GETs of /bytes */
+
+typedef struct pf_src {
+    char url[1024];
+    int64_t start;
+    size_t window;
+    int k;
+    _Atomic(sd_prefetch *) pf;   /* set after sd_prefetch_new returns */
+    atomic_llong consumed;       /* the reader's offset */
+    atomic_llong fetched;        /* bytes the fetches received */
+    atomic_int inflight, max_inflight, too_far, stopped;
+} pf_src;
+
+static void pf_src_init(pf_src *x, const char *path, int64_t start, size_t window, int k)
+{
+    memset(x, 0, sizeof *x);
+    snprintf(x->url, sizeof x->url, "%s%s", base, path);
+    x->start = start;
+    x->window = window;
+    x->k = k;
+    atomic_init(&x->pf, NULL);
+    atomic_init(&x->consumed, start);
+    atomic_init(&x->fetched, 0);
+    atomic_init(&x->inflight, 0);
+    atomic_init(&x->max_inflight, 0);
+    atomic_init(&x->too_far, 0);
+    atomic_init(&x->stopped, 0);
+}
+
+/* One ranged GET, read piece by piece, giving up once the prefetcher stops. */
+static sd_error *pf_fetch(void *ud, sd_http_client *c, int64_t off, size_t len, void *buf,
+                          size_t *got)
+{
+    pf_src *x = ud;
+    int now = atomic_fetch_add(&x->inflight, 1) + 1;
+    int max = atomic_load(&x->max_inflight);
+    while (now > max && !atomic_compare_exchange_weak(&x->max_inflight, &max, now))
+        ;
+    /* Never more than k windows ahead of the reader. */
+    if (off >= atomic_load(&x->consumed) + (int64_t)x->k * (int64_t)x->window)
+        atomic_fetch_add(&x->too_far, 1);
+    char range[80];
+    snprintf(range, sizeof range, "Range: bytes=%lld-%lld", (long long)off,
+             (long long)(off + (int64_t)len - 1));
+    const char *hdrs[] = { range, NULL };
+    sd_http_request q = { .method = "GET", .url = x->url, .headers = hdrs, .idempotent = true };
+    sd_http_response r;
+    sd_http_stream *s = NULL;
+    *got = 0;
+    sd_error *e = sd_http_stream_open(c, &q, &r, &s);
+    if (!e && r.status != 206)
+        e = sd_http_status_error(&q, &r);
+    sd_http_response_free(&r);
+    while (!e && *got < len) {
+        sd_prefetch *pf = atomic_load(&x->pf);
+        if (pf && sd_prefetch_stopping(pf)) {
+            atomic_fetch_add(&x->stopped, 1);
+            e = sd_err_driver("stopped");
+            break;
+        }
+        size_t n = 0;
+        e = sd_http_stream_read(s, (char *)buf + *got, len - *got, &n);
+        if (!e && n == 0)
+            break;
+        *got += n;
+    }
+    atomic_fetch_add(&x->fetched, (long long)*got);
+    sd_http_stream_close(s);
+    atomic_fetch_sub(&x->inflight, 1);
+    return e;
+}
+
+static sd_http_pool *pf_pool(void)
+{
+    sd_http_config cfg;
+    sd_http_config_default(&cfg);
+    cfg.sleep = fake_sleep;
+    cfg.max_retries = 0;
+    cfg.connect_timeout_ms = 3000;
+    sd_http_pool *p = NULL;
+    sd_error *e = sd_http_pool_new(&cfg, &p);
+    if (e) {
+        fprintf(stderr, "pool: %s\n", e->detail);
+        exit(2);
+    }
+    return p;
+}
+
+static sd_prefetch *pf_open(sd_http_pool *pool, pf_src *x, int64_t size)
+{
+    sd_prefetch *pf = NULL;
+    sd_error *e = sd_prefetch_new(pool, x->start, size, x->window, x->k, pf_fetch, x, &pf);
+    if (e) {
+        fprintf(stderr, "prefetch: %s\n", e->detail);
+        exit(2);
+    }
+    atomic_store(&x->pf, pf);
+    return pf;
+}
+
+/* Reads with varied sizes until the end or an error; checks every byte.
+ * *total: the bytes read; the error (or NULL at the end) is returned. */
+static sd_error *pf_drain(sd_prefetch *pf, pf_src *x, int64_t *total, int *bad)
+{
+    static const size_t caps[] = { 1000, 65536, 7, 300000, 1 };
+    static char buf[300000];
+    int64_t pos = x->start;
+    *bad = 0;
+    for (size_t i = 0;; i++) {
+        size_t n = 0;
+        sd_error *e = sd_prefetch_read(pf, buf, caps[i % 5], &n);
+        for (size_t j = 0; j < n; j++)
+            if (buf[j] != 'a' + (pos + (int64_t)j) % 26)
+                (*bad)++;
+        pos += (int64_t)n;
+        atomic_store(&x->consumed, pos);
+        *total = pos - x->start;
+        if (e || n == 0)
+            return e;
+    }
+}
+
+static int t_prefetch_exact(void)
+{
+    sd_http_pool *pool = pf_pool();
+    int64_t size = (3 << 20) + 12345;
+    pf_src x;
+    pf_src_init(&x, "/bytes?n=3158073", 777, 100000, 4);
+    sd_prefetch *pf = pf_open(pool, &x, size);
+    int64_t total = 0;
+    int bad = 0;
+    sd_error *e = pf_drain(pf, &x, &total, &bad);
+    size_t n = 1;
+    char c;
+    sd_error *e2 = e ? NULL : sd_prefetch_read(pf, &c, 1, &n);
+    sd_prefetch_close(pf);
+    sd_http_pool_free(pool);
+    int ok = !e && !e2 && n == 0 && total == size - 777 && bad == 0 &&
+             atomic_load(&x.too_far) == 0 && atomic_load(&x.max_inflight) > 1 &&
+             atomic_load(&x.max_inflight) <= 4;
+    if (!ok)
+        fail("err=%s total=%lld of %lld bad=%d again=%zu too far=%d max in flight=%d",
+             e ? e->detail : e2 ? e2->detail : "-", (long long)total, (long long)(size - 777),
+             bad, n, atomic_load(&x.too_far), atomic_load(&x.max_inflight));
+    sd_error_free(e);
+    sd_error_free(e2);
+    return ok;
+}
+
+static int t_prefetch_sticky(void)
+{
+    /* Bytes from 1050000 on never come: range 10 (1000000..1099999) breaks. */
+    sd_http_pool *pool = pf_pool();
+    pf_src x;
+    pf_src_init(&x, "/bytes?n=2097152&cut=1050000", 0, 100000, 3);
+    sd_prefetch *pf = pf_open(pool, &x, 2097152);
+    int64_t total = 0;
+    int bad = 0;
+    sd_error *e = pf_drain(pf, &x, &total, &bad);
+    char buf[64];
+    size_t n1 = 1, n2 = 1;
+    sd_error *e1 = sd_prefetch_read(pf, buf, sizeof buf, &n1);
+    sd_error *e2 = sd_prefetch_read(pf, buf, sizeof buf, &n2);
+    sd_prefetch_close(pf);
+    sd_http_pool_free(pool);
+    int ok = e && e1 && e2 && n1 == 0 && n2 == 0 && total == 1000000 && bad == 0 &&
+             e1->kind == SD_ERR_DRIVER && strcmp(e->detail, e1->detail) == 0;
+    if (!ok)
+        fail("err=%s then %s, %s; total=%lld (want 1000000) bad=%d", e ? e->detail : "none",
+             e1 ? e1->detail : "none", e2 ? e2->detail : "none", (long long)total, bad);
+    sd_error_free(e);
+    sd_error_free(e1);
+    sd_error_free(e2);
+    return ok;
+}
+
+static int t_prefetch_close_early(void)
+{
+    /* 32 MiB windows of a 512 MiB body: closing stops the fetches in flight
+     * instead of waiting for their whole ranges. */
+    sd_http_pool *pool = pf_pool();
+    size_t win = (size_t)32 << 20;
+    pf_src x;
+    pf_src_init(&x, "/bytes?n=536870912", 0, win, 4);
+    double t0 = now_s();
+    sd_prefetch *pf = pf_open(pool, &x, 536870912);
+    usleep(50000); /* the fetches are under way */
+    sd_prefetch_close(pf);
+    double closed = now_s() - t0;
+    long long fetched = atomic_load(&x.fetched);
+    int stopped = atomic_load(&x.stopped);
+    /* Then a reader that reads a little and goes. */
+    pf_src y;
+    pf_src_init(&y, "/bytes?n=536870912", 5, win, 4);
+    t0 = now_s();
+    pf = pf_open(pool, &y, 536870912);
+    char buf[1000];
+    size_t n = 0;
+    sd_error *e = sd_prefetch_read(pf, buf, sizeof buf, &n);
+    sd_prefetch_close(pf);
+    double closed2 = now_s() - t0;
+    sd_http_pool_free(pool);
+    int ok = closed < 5 && stopped > 0 && fetched < 4 * (long long)win && !e && n == 1000 &&
+             buf[0] == 'a' + 5 % 26 && closed2 < 10 && atomic_load(&y.fetched) < 5 * (long long)win;
+    if (!ok)
+        fail("first close %.2f s (%d stopped, %lld bytes fetched); then read %zu (%s), close "
+             "%.2f s, %lld bytes fetched",
+             closed, stopped, fetched, n, e ? e->detail : "-", closed2,
+             (long long)atomic_load(&y.fetched));
+    sd_error_free(e);
+    return ok;
+}
+
 /* ---- TLS (httpd.py --tls with a self-signed certificate) */
 
 static const char *tls_base, *tls_ca, *tls_other_ca;
@@ -996,6 +1211,9 @@ int main(int argc, char **argv)
     run("stream: read to the end, the connection is reused", t_sread_keepalive);
     run("stream: stalled body hits the low-speed timeout", t_sread_stall);
     run("stream: the caller's pauses are no stall", t_sread_pause_no_stall);
+    run("prefetch: ranges read in order over many windows, byte-exact", t_prefetch_exact);
+    run("prefetch: a range that fails fails every later read", t_prefetch_sticky);
+    run("prefetch: close stops the fetches in flight, never hangs", t_prefetch_close_early);
     if (tls_base) {
         run("tls: verification on by default: a self-signed certificate is refused",
             t_tls_default);

@@ -13,6 +13,10 @@
  *    stays at chunk x conc whatever the object size.  A part whose send
  *    failed keeps its buffer and is sent again (synchronously) by the next
  *    write, submit or settle: nothing written is lost.
+ *  - sd_prefetch: the reading side of the same idea (prefetch.c): an object
+ *    of known size is fetched as ranges of `window` bytes by up to k worker
+ *    threads ahead of the read position, and handed out in order.  Memory
+ *    stays at window x k whatever the object size.
  */
 #ifndef SD_HTTP_POOL_H
 #define SD_HTTP_POOL_H
@@ -92,6 +96,33 @@ sd_error *sd_parts_list(sd_parts *p, const sd_part **parts, size_t *n);
 int64_t sd_parts_flushed(const sd_parts *p);
 /* Number of the next part. */
 int sd_parts_next(const sd_parts *p);
+
+/* ------------------------------------------------------------ sd_prefetch */
+
+/* One ranged GET of [off, off + len) into buf (len bytes of room) with
+ * client c; *got = the bytes written.  Runs on a worker thread, several at
+ * once: it must only touch what is safe there.  A range shorter than asked
+ * (*got < len) is an error of the reader, never a short end. */
+typedef sd_error *(*sd_prefetch_fn)(void *ud, sd_http_client *c, int64_t off, size_t len,
+                                    void *buf, size_t *got);
+
+typedef struct sd_prefetch sd_prefetch;
+
+/* Reads [start, size) through fetch: ranges of window bytes (the last one
+ * shorter), up to k (>= 1) of them fetched at once on k threads with clients
+ * from pool, at most k ranges ahead of the reader.  Fetching starts here. */
+sd_error *sd_prefetch_new(sd_http_pool *pool, int64_t start, int64_t size, size_t window,
+                          int k, sd_prefetch_fn fetch, void *ud, sd_prefetch **out);
+/* Up to cap bytes in order into buf; *n = 0 only at size (or cap 0).  Once
+ * a range has failed, that read and every later one fails (the error of the
+ * range, again), after the bytes before it. */
+sd_error *sd_prefetch_read(sd_prefetch *p, void *buf, size_t cap, size_t *n);
+/* True once sd_prefetch_close has begun: a fetch that reads a body in
+ * pieces may check it between pieces and give up (any error will do). */
+bool sd_prefetch_stopping(const sd_prefetch *p);
+/* Stops fetching, waits for the fetches in flight (fetch may cut them short
+ * with sd_prefetch_stopping) and frees everything.  NULL is a no-op. */
+void sd_prefetch_close(sd_prefetch *p);
 
 #ifdef __cplusplus
 }

@@ -19,7 +19,9 @@ Endpoints (KEY is any string, so that cases do not see each other's counts):
   /bytes?n=N            N bytes of "abc...zabc..." (byte i is 'a' + i % 26);
                         &chunked=1: in chunks, no Content-Length;
                         &cut=M: only the first M bytes, then the connection
-                        closes (&reset=1: aborted with a TCP reset)
+                        closes (&reset=1: aborted with a TCP reset);
+                        Range: bytes=A-B: 206 with bytes A..B of the N (cut
+                        still counts from byte 0 of the N)
   /conns                how many TCP connections were accepted so far
 """
 import socket
@@ -76,27 +78,38 @@ class Handler(BaseHTTPRequestHandler):
         n = int(q.get("n", ["0"])[0])
         cut = int(q.get("cut", [str(n)])[0])
         chunked = q.get("chunked", [""])[0] == "1"
-        self.send_response(200)
+        first, last = 0, n - 1
+        rng = self.headers.get("Range", "")
+        if rng.startswith("bytes=") and not chunked:
+            a, b = rng[6:].split("-")
+            first, last = int(a), min(int(b or n - 1), n - 1)
+            self.send_response(206)
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (first, last, n))
+        else:
+            self.send_response(200)
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
         else:
-            self.send_header("Content-Length", str(n))
+            self.send_header("Content-Length", str(last + 1 - first))
         self.end_headers()
-        pos, end = 0, min(n, cut)
+        pos, end = first, min(last + 1, cut)
         try:
             while pos < end:
-                k = min(len(PATTERN), end - pos)
+                # PATTERN is whole periods of 26: slicing from pos % 26 goes on
+                # with byte pos.
+                k = min(len(PATTERN) - 26, end - pos)
+                piece = PATTERN[pos % 26:pos % 26 + k]
                 if chunked:
-                    self.wfile.write(b"%x\r\n" % k + PATTERN[:k] + b"\r\n")
+                    self.wfile.write(b"%x\r\n" % k + piece + b"\r\n")
                 else:
-                    self.wfile.write(PATTERN[:k])
+                    self.wfile.write(piece)
                 pos += k
             if chunked and cut >= n:
                 self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except OSError:
             pass  # the client went away
-        if cut < n:
+        if cut <= last:
             if q.get("reset", [""])[0] == "1":
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                            struct.pack("ii", 1, 0))
