@@ -402,25 +402,28 @@ describe("swift driver on " .. BASE.authurl, function()
       return
     end
     assert(ok, out)
-    must(d:put_content("/many/f05000d/x", "x"))   -- a directory among them
+    must(d:put_content("/many/f05000d/x", "x"))   -- a directory among them,
+    must(d:put_content("/many/f09997z/y", "y"))   -- and one last on the first page
     local list = must(d:list("/many"))
-    assert.are.equal(n + 1, #list)
+    assert.are.equal(n + 2, #list)
     assert.are.equal("/many/f00000", list[1])
     assert.are.equal("/many/f05000d", list[5002])
+    assert.are.equal("/many/f09997z", list[10000])
+    assert.are.equal("/many/f09998", list[10001])
     assert.are.equal("/many/f10049", list[#list])
     local files, dirs = 0, 0
     must(d:walk("/many", function(fi)
       if fi.is_dir then dirs = dirs + 1 else files = files + 1 end
     end))
-    assert.are.equal(n + 1, files)
-    assert.are.equal(1, dirs)
+    assert.are.equal(n + 2, files)
+    assert.are.equal(2, dirs)
     -- the rows go as they came (deleting 10,000 objects takes a minute here);
     -- a few hundred are deleted by the driver, in several bulk requests
     assert(t.sh(rows .. "--delete " .. args))
     args = table.concat({ t.shq(sdir), "AUTH_test", t.shq(p.container),
                           t.shq(swt.object(p.prefix, "/many/g")), 450 }, " ")
     assert(t.sh(rows .. args))
-    assert.are.equal(451, #must(d:list("/many")))
+    assert.are.equal(452, #must(d:list("/many")))
     must(d:delete("/many"))
     t.check_err("PathNotFound", { driver = "swift", path = "/many" }, d:list("/many"))
     assert.are.same({}, names(p))
