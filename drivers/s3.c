@@ -17,6 +17,9 @@
  *   multipartcopythresholdsize, storageclass, objectacl, useragent,
  *   usedualstack, accelerate, usefipsendpoint, loglevel, redirectendpoint
  *   uploadconcurrency  parts of one writer in flight at once (default 4)
+ *   downloadchunksize, downloadconcurrency  a reader of a large object
+ *                   fetches ranges of this size (default 8 MiB), this many
+ *                   at once (default 4; 1: one GET)
  *   maxretries      HTTP retries of a safe request (default 4)
  *   timeout         seconds a request may move less than 1 KiB/s before it
  *                   is abandoned (default 30); connecttimeout (default 10)
@@ -87,7 +90,7 @@ typedef struct s3_settings {
     char *redirectendpoint;
     bool forcepathstyle, encrypt, secure, skipverify, v4auth, dualstack, accelerate, fips;
     int64_t chunksize, copychunk, copyconc, copythreshold, uploadconc, maxretries;
-    int64_t timeout, connecttimeout;
+    int64_t timeout, connecttimeout, downloadchunk, downloadconc;
 } s3_settings;
 
 static void s3_settings_free(s3_settings *s)
@@ -142,6 +145,8 @@ static sd_error *s3_read_params(sd_params *p, const char *n, s3_settings *s)
     INT("multipartcopymaxconcurrency", 100, 1, INT64_MAX, copyconc);
     INT("multipartcopythresholdsize", 32 << 20, 0, S3_MAX_PART, copythreshold);
     INT("uploadconcurrency", 4, 1, 64, uploadconc);
+    INT("downloadchunksize", 8 << 20, 1 << 20, S3_MAX_PART, downloadchunk);
+    INT("downloadconcurrency", 4, 1, 64, downloadconc);
     INT("maxretries", 4, 0, 20, maxretries);
     INT("timeout", 30, 1, 86400, timeout);
     INT("connecttimeout", 10, 1, 3600, connecttimeout);
@@ -401,6 +406,8 @@ static sd_error *s3_create(const char *name, sd_params *params, sd_driver **out)
     d->copy_chunksize = s.copychunk;
     d->copy_concurrency = s.copyconc;
     d->copy_threshold = s.copythreshold;
+    d->download_chunksize = s.downloadchunk;
+    d->download_concurrency = s.downloadconc;
     sd_http_config http;
     sd_http_config_default(&http);
     http.skipverify = s.skipverify;

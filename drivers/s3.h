@@ -1,7 +1,8 @@
 /* The s3 driver's insides, shared by its files:
  *   s3.c         parameters, endpoint, the client pool, signed requests, errors
  *   s3_ops.c     get/put content, stat, list, delete, move, redirect URL, walk
- *   s3_reader.c  the streaming reader (ranged GET pulled from the network)
+ *   s3_reader.c  the streaming reader (one GET pulled from the network, then
+ *                parallel ranged GETs for a large object)
  *   s3_writer.c  the multipart writer (parallel parts, resumable)
  *
  * Keys: key(path) = root + path without its leading '/', where root is the
@@ -44,6 +45,8 @@ typedef struct s3_driver {
     int64_t chunksize;
     int64_t upload_concurrency;
     int64_t copy_chunksize, copy_concurrency, copy_threshold;
+    int64_t download_chunksize;   /* bytes per ranged GET of a reader */
+    int64_t download_concurrency; /* ranged GETs of one reader at once; 1: one GET */
     sd_http_pool *pool;  /* the clients, shared by every thread */
 } s3_driver;
 
