@@ -654,3 +654,81 @@ describe("swift Keystone auth", function()
                 d, err)
   end)
 end)
+
+---------------------------------------------------------------- Debian's keystone
+
+-- The real Identity service: Debian's keystone (v3 only since Queens) with
+-- sqlite on 127.0.0.1, and a second proxy of the same Swift that takes its
+-- tokens (authtoken + keystoneauth), both started by
+-- spec/support/swift_keystone.py.  The project's account is AUTH_<project id>.
+local have_keystone = select(2, t.sh("test -x /usr/bin/keystone-manage -a -x /usr/bin/openstack"))
+
+describe("swift with Debian's keystone (v3, sqlite)", function()
+  if not have_keystone then
+    it("runs against Debian's keystone", function()
+      pending("the keystone package is not installed (spec/support/deps.sh --servers installs it)")
+    end)
+    return
+  end
+  local ks, work
+  local script = "env -u LD_PRELOAD -u PYTHONPATH /usr/bin/python3 spec/support/swift_keystone.py "
+
+  lazy_setup(function()
+    work = t.tmpdir()
+    local out, ok = t.sh(script .. "start " .. t.shq(server_dir()) .. " " .. t.shq(work .. "/ks"))
+    assert(ok, "keystone did not start:\n" .. out)
+    ks = {}
+    for k, v in out:gmatch("(%w+)=([^\n]*)") do ks[k] = v end
+  end)
+
+  lazy_teardown(function()
+    if work then
+      t.sh(script .. "stop " .. t.shq(work .. "/ks"))
+      t.rmrf(work)
+    end
+  end)
+
+  local function params(over)
+    local p = { authurl = ks.authurl, username = ks.username, password = ks.password,
+                tenant = ks.tenant, domain = ks.domain, region = ks.region,
+                container = "sd-keystone", prefix = RUN .. "/ks" }
+    for k, v in pairs(over or {}) do
+      if v == false then p[k] = nil else p[k] = v end
+    end
+    return p
+  end
+
+  it("authenticates with v3 (project by name), then reads, writes segments and signs TempURLs", function()
+    local d = must(sd.create("swift", params{ chunksize = MiB }))
+    must(d:put_content("/a", "via keystone"))
+    assert.are.equal("via keystone", must(d:get_content("/a")))
+    local big = t.random_bytes(2 * MiB + 1)
+    local w = must(d:writer("/big"))
+    must(w:write(big))
+    must(w:commit())
+    must(w:close())
+    same_bytes(big, must(d:get_content("/big")), "large object through keystone")
+    local url = must(d:redirect_url("/a"))
+    assert.is_truthy(url:find(":" .. ks.proxyport .. "/v1/AUTH_", 1, true), url)
+    local status, body = curl(url)
+    assert.are.equal(200, status)
+    assert.are.equal("via keystone", body)
+    must(d:delete("/a"))
+    must(d:delete("/big"))
+  end)
+
+  it("authversion 3 by parameter, the user's domain by id, the internal interface absent", function()
+    local d = must(sd.create("swift", params{ authversion = 3, domain = false, domainid = "default" }))
+    must(d:put_content("/b", "b"))
+    must(d:delete("/b"))
+    clear_error("no internal endpoint", ks.password, { "no object-store endpoint", "internal" },
+                sd.create("swift", params{ endpointtype = "internal" }))
+  end)
+
+  it("a wrong password and an unknown region are clear errors", function()
+    clear_error("wrong password", "not-it", { "authentication failed", "401" },
+                sd.create("swift", params{ password = "not-it" }))
+    clear_error("unknown region", ks.password, { "no object-store endpoint", "RegionX" },
+                sd.create("swift", params{ region = "RegionX" }))
+  end)
+end)

@@ -10,14 +10,16 @@
 #                                       see spec/support/server) and Debian's
 #                                       awscli, the independent client of the
 #                                       interoperability specs (`make test`),
-#                                       and python3-keystoneclient (the swift
-#                                       command's Keystone auth, swift_spec);
+#                                       python3-keystoneclient (the swift
+#                                       command's Keystone auth) and Debian's
+#                                       keystone with the openstack command (a
+#                                       real Identity v3 for swift_spec);
 #                                       node and npm for azurite, Azure's
 #                                       emulator (npm installs it on first use)
 PKGS="gcc make pkg-config openssl lua5.4 liblua5.4-dev luajit2 libluajit2-5.1-dev lua-busted lua-cjson libcurl4-openssl-dev libssl-dev libexpat1-dev libjansson-dev nginx libnginx-mod-http-lua wrk curl python3"
 # Installed without recommends: with them Swift pulls ~175 packages (gtk,
 # keystone...) instead of ~75, and awscli a few more.
-SERVER_PKGS="swift swift-proxy swift-account swift-container swift-object python3-swiftclient python3-keystoneclient memcached awscli"
+SERVER_PKGS="swift swift-proxy swift-account swift-container swift-object python3-swiftclient python3-keystoneclient keystone python3-openstackclient memcached awscli"
 
 servers=0
 if [ "${1:-}" = "--servers" ]; then
