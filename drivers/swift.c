@@ -23,6 +23,7 @@
 #include "../runtime/util.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -660,13 +661,34 @@ static char *swift_body_text(const sd_http_response *resp, char **title)
     return t.data;
 }
 
+/* Keystone's errors: {"error": {"title": "Unauthorized", "message": "..."}}. */
+static char *swift_json_text(const sd_http_response *resp, char **title)
+{
+    *title = NULL;
+    if (!resp->body.len || resp->body.data[0] != '{')
+        return NULL;
+    json_t *doc = json_loadb(resp->body.data, resp->body.len, 0, NULL);
+    json_t *err = json_object_get(doc, "error");
+    const char *t = json_string_value(json_object_get(err, "title"));
+    const char *m = json_string_value(json_object_get(err, "message"));
+    char *text = NULL;
+    if (t && m) {
+        *title = sd_strndup(t, 80);
+        text = sd_asprintf("%s %.200s", t, m);
+    }
+    json_decref(doc);
+    return text;
+}
+
 sd_error *swift_error(const swift_req *r, const sd_http_response *resp, const char *path)
 {
     if (path && r->object && resp->status == 404)
         return sd_err_path_not_found(path);
     char *what = swift_what(r);
     char *title = NULL;
-    char *text = swift_body_text(resp, &title);
+    char *text = swift_json_text(resp, &title);
+    if (!text)
+        text = swift_body_text(resp, &title);
     /* The title repeats in the text: keep what follows it. */
     const char *rest = text;
     if (title && text && strncmp(text, title, strlen(title)) == 0) {
