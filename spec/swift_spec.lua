@@ -134,6 +134,21 @@ local function token(p)
   return tok, url
 end
 
+-- The local server's memcached port, or nil (a server not started by
+-- spec/support/server).
+local function memcached_port()
+  local ports = t.read_file(server_dir() .. "/ports.json")
+  return ports and ports:match('"memcached":%s*(%d+)')
+end
+
+-- Revokes every token: tempauth keeps them in memcached, emptied here.
+local function revoke_tokens(mc)
+  local out, ok = t.sh("env -u LD_PRELOAD -u PYTHONPATH /usr/bin/python3 -c " ..
+    t.shq("import socket,sys; s=socket.create_connection(('127.0.0.1',int(sys.argv[1]))); " ..
+          "s.sendall(b'flush_all\\r\\n'); print(s.recv(16).decode())") .. " " .. mc)
+  assert(ok and out:find("OK", 1, true), "flush_all failed: " .. out)
+end
+
 describe("swift driver on " .. BASE.authurl, function()
   lazy_teardown(function()
     swt.wipe(swt.params{ prefix = RUN })
@@ -356,20 +371,13 @@ describe("swift driver on " .. BASE.authurl, function()
   it("renews a revoked token once, transparently, for every kind of request", function()
     local d = create{ chunksize = MiB }
     must(d:put_content("/tok/a", "before"))
-    local ports = t.read_file(server_dir() .. "/ports.json")
-    local mc = ports and ports:match('"memcached":%s*(%d+)')
+    local mc = memcached_port()
     if not mc then
       pending("no ports.json of the local server in " .. server_dir())
       return
     end
     local old = token(BASE)
-    -- tempauth keeps its tokens in memcached: emptying it revokes them all
-    local function revoke()
-      local out, ok = t.sh("env -u LD_PRELOAD -u PYTHONPATH /usr/bin/python3 -c " ..
-        t.shq("import socket,sys; s=socket.create_connection(('127.0.0.1',int(sys.argv[1]))); " ..
-              "s.sendall(b'flush_all\\r\\n'); print(s.recv(16).decode())") .. " " .. mc)
-      assert(ok and out:find("OK", 1, true), "flush_all failed: " .. out)
-    end
+    local function revoke() revoke_tokens(mc) end
     revoke()
     local _, surl = token(BASE)                       -- the revocation is real
     assert.are.equal(401, (curl(surl, "-H " .. t.shq("X-Auth-Token: " .. old))))
@@ -622,16 +630,12 @@ describe("swift Keystone auth", function()
   it("renews a revoked Keystone token through the identity server", function()
     local _, d = ks()
     must(d:put_content("/ks/a", "a"))
-    local ports = t.read_file(server_dir() .. "/ports.json")
-    local mc = ports and ports:match('"memcached":%s*(%d+)')
+    local mc = memcached_port()
     if not mc then
       pending("no ports.json of the local server in " .. server_dir())
       return
     end
-    local out, ok = t.sh("env -u LD_PRELOAD -u PYTHONPATH /usr/bin/python3 -c " ..
-      t.shq("import socket,sys; s=socket.create_connection(('127.0.0.1',int(sys.argv[1]))); " ..
-            "s.sendall(b'flush_all\\r\\n'); print(s.recv(16).decode())") .. " " .. mc)
-    assert(ok and out:find("OK", 1, true), out)
+    revoke_tokens(mc)
     assert.are.equal("a", must(d:get_content("/ks/a")))
     must(d:delete("/ks"))
   end)
