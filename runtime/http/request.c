@@ -290,6 +290,7 @@ static bool retryable_curl(CURLcode rc)
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE:
     case CURLE_SEND_FAIL_REWIND: /* resend over a reused connection failed */
+    case CURLE_OPERATION_TIMEDOUT: /* a stalled server (the low-speed limit) */
         return true;
     default:
         return false;
