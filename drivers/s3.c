@@ -145,7 +145,7 @@ static sd_error *s3_read_params(sd_params *p, const char *n, s3_settings *s)
     INT("multipartcopymaxconcurrency", 100, 1, INT64_MAX, copyconc);
     INT("multipartcopythresholdsize", 32 << 20, 0, S3_MAX_PART, copythreshold);
     INT("uploadconcurrency", 4, 1, 64, uploadconc);
-    INT("downloadchunksize", 8 << 20, 1 << 20, S3_MAX_PART, downloadchunk);
+    INT("downloadchunksize", 4 << 20, 1 << 20, S3_MAX_PART, downloadchunk);
     INT("downloadconcurrency", 4, 1, 64, downloadconc);
     INT("maxretries", 4, 0, 20, maxretries);
     INT("timeout", 30, 1, 86400, timeout);
