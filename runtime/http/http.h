@@ -156,8 +156,10 @@ sd_error *sd_http_status_error(const sd_http_request *req, const sd_http_respons
 char *sd_http_safe_url(const char *url);
 /* A copy of a header or request line with secrets replaced by "REDACTED":
  * the value of Authorization, Proxy-Authorization, X-Amz-Security-Token,
- * X-Auth-Token headers and of the X-Amz-Signature, X-Amz-Security-Token,
- * X-Amz-Credential, Signature and sig query parameters.  malloc'd. */
+ * X-Auth-Token, X-Auth-Key, X-Storage-Token, X-Subject-Token,
+ * X-Service-Token and Swift's Temp-URL-Key metadata headers, and of the
+ * X-Amz-Signature, X-Amz-Security-Token, X-Amz-Credential, Signature, sig,
+ * Credential and temp_url_sig parameters.  malloc'd. */
 char *sd_http_redact(const char *line, size_t len);
 
 #ifdef __cplusplus

@@ -8,6 +8,10 @@
 
 static const char *const redact_headers[] = {
     "authorization", "proxy-authorization", "x-amz-security-token", "x-auth-token",
+    /* Swift and Keystone */
+    "x-auth-key", "x-storage-token", "x-subject-token", "x-service-token",
+    "x-account-meta-temp-url-key", "x-account-meta-temp-url-key-2",
+    "x-container-meta-temp-url-key", "x-container-meta-temp-url-key-2",
     NULL,
 };
 
@@ -15,6 +19,7 @@ static const char *const redact_headers[] = {
 static const char *const redact_params[] = {
     "x-amz-signature", "x-amz-security-token", "x-amz-credential", "signature", "sig",
     "credential", /* inside an Authorization value quoted back by a server */
+    "temp_url_sig", /* Swift TempURLs */
     NULL,
 };
 
