@@ -673,7 +673,7 @@ static char *swift_json_text(const sd_http_response *resp, char **title)
     const char *m = json_string_value(json_object_get(err, "message"));
     char *text = NULL;
     if (t && m) {
-        *title = sd_strndup(t, 80);
+        *title = sd_strndup(t, strnlen(t, 80)); /* sd_strndup copies n bytes */
         text = sd_asprintf("%s %.200s", t, m);
     }
     json_decref(doc);
