@@ -12,7 +12,7 @@
  *   regionendpoint  another S3 service ("http://127.0.0.1:9000" or a host)
  *   forcepathstyle  path-style URLs; default true with regionendpoint, else false
  *   bucket (required), rootdirectory, encrypt, keyid, secure, skipverify,
- *   v4auth (only true: signature version 2 is not implemented), chunksize,
+ *   v4auth (false is refused: requests are signed with SigV4 only), chunksize,
  *   multipartcopychunksize, multipartcopymaxconcurrency,
  *   multipartcopythresholdsize, storageclass, objectacl, useragent,
  *   usedualstack, accelerate, usefipsendpoint, loglevel, redirectendpoint
